@@ -48,6 +48,7 @@ type Payload struct {
 	ContentType string
 	ScrapedAt   time.Time
 	Duration    time.Duration
+	StatusCode  int   // HTTP status of the answer; 0 when there was none
 	Err         error // non-nil: the scrape failed and Body is empty
 }
 

@@ -1,0 +1,278 @@
+// Package aggregate turns what the collector's sources yield in one cycle
+// (raw kubelet and cAdvisor answers, pod facts) into per-namespace, per-app
+// and per-pod figures, and serves them as Prometheus metrics and through
+// tenancy.UsageReader.
+//
+// It owns the aggregation rules: which cgroups count, one current instance
+// per container, stale samples, counters that never decrease, pod network
+// counted once, and one endpoint per pod so that no usage is added twice. It
+// does not scrape, discover nodes or watch pods (collector/scrape,
+// collector/discovery and the root collector package do), and it reads
+// bodies only through collector/parse.
+//
+// Per pod, CPU and memory come from /metrics/cadvisor's application
+// containers; where the pod has none, from its pod cgroup; where cAdvisor
+// has nothing of the pod, from /metrics/resource; and where neither has
+// it, from /stats/summary. Network comes from cAdvisor, else from
+// /stats/summary. canopy_namespace_pods_usage_source says which source
+// served how many pods.
+package aggregate
+
+import (
+	"cmp"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"canopy.dev/canopy/collector/source"
+	"canopy.dev/canopy/tenancy"
+)
+
+// Options configure an Aggregator. Zero fields take their defaults.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+	// NamespaceFilter says which namespaces are tenants and their project
+	// label. Nil: every namespace, its project being the namespace without
+	// NamespacePrefix.
+	NamespaceFilter func(ns string) (project string, ok bool)
+	// NamespacePrefix is cut from a namespace to name its project when
+	// NamespaceFilter is nil. Default "canopy-".
+	NamespacePrefix string
+	// StaleAfter: a sample whose own timestamp is this much older than the
+	// newest sample of the same scrape does not count. Default 2 minutes.
+	StaleAfter time.Duration
+	// Interval is the collector cycle: a failed endpoint's last good data is
+	// used for two intervals. Default 15 seconds.
+	Interval time.Duration
+	// ForgetAfter: counter state of a container unseen this long is dropped,
+	// and so are a pod's series. Default 10 minutes.
+	ForgetAfter time.Duration
+	// Workers parse nodes in parallel. Default GOMAXPROCS.
+	Workers int
+}
+
+func (o *Options) setDefaults() {
+	o.Logger = cmp.Or(o.Logger, slog.Default())
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NamespaceFilter == nil {
+		prefix := cmp.Or(o.NamespacePrefix, "canopy-")
+		o.NamespaceFilter = func(ns string) (string, bool) {
+			return strings.TrimPrefix(ns, prefix), true
+		}
+	}
+	o.StaleAfter = cmp.Or(o.StaleAfter, 2*time.Minute)
+	o.Interval = cmp.Or(o.Interval, 15*time.Second)
+	o.ForgetAfter = cmp.Or(o.ForgetAfter, 10*time.Minute)
+	o.Workers = cmp.Or(o.Workers, runtime.GOMAXPROCS(0))
+}
+
+// Aggregator keeps the collector's state across cycles and serves its
+// latest figures. Cycle must be called from one goroutine at a time;
+// Collect and the UsageReader methods may run concurrently with it.
+type Aggregator struct {
+	opts     Options
+	log      *slog.Logger
+	nodes    map[string]*node
+	pods     map[podKey]*podState
+	spaces   map[string]*counters
+	apps     map[appKey]*counters
+	projects map[string]projectOf
+	restarts map[string]*restartTrack // by pod UID, else namespace/name
+	last     atomic.Pointer[snapshot]
+	forgetNS atomic.Bool
+}
+
+var (
+	_ prometheus.Collector = (*Aggregator)(nil)
+	_ tenancy.UsageReader  = (*Aggregator)(nil)
+)
+
+type podKey struct{ ns, pod string }
+type appKey struct{ ns, app string }
+
+type projectOf struct {
+	project string
+	ok      bool
+}
+
+// counters are the monotonic totals of a namespace, app or pod.
+type counters struct {
+	cpu, rx, tx, oom, restarts float64
+}
+
+func (c *counters) add(u *podUsage) {
+	c.cpu += u.cpu
+	c.rx += u.rx
+	c.tx += u.tx
+	c.oom += u.oom
+}
+
+// podState is what Canopy keeps of one pod across cycles.
+type podState struct {
+	ns, pod, app, project string
+	counters
+	seen time.Time
+}
+
+type restartTrack struct {
+	last float64
+	seen time.Time
+}
+
+// CycleStats sums up one cycle.
+type CycleStats struct {
+	Nodes    int           // nodes with at least one payload
+	Payloads int           // payloads received
+	Failed   int           // payloads that counted as failures
+	Samples  int           // samples of Canopy's families read
+	Pods     int           // pods with figures in the new snapshot
+	Duration time.Duration // time spent in Cycle
+}
+
+// New returns an Aggregator with nothing seen yet.
+func New(opts Options) *Aggregator {
+	opts.setDefaults()
+	a := &Aggregator{
+		opts: opts, log: opts.Logger,
+		nodes: make(map[string]*node), pods: make(map[podKey]*podState),
+		spaces: make(map[string]*counters), apps: make(map[appKey]*counters),
+		projects: make(map[string]projectOf), restarts: make(map[string]*restartTrack),
+	}
+	a.last.Store(&snapshot{})
+	return a
+}
+
+// Cycle runs one collector cycle: it parses every payload, applies the
+// rules, advances the counters and swaps in the new figures atomically. A
+// payload with Err set counts as a failed scrape of its node and endpoint.
+func (a *Aggregator) Cycle(payloads []source.Payload, pods []source.Pod) CycleStats {
+	start := a.opts.Now()
+	podIndex := make(map[podKey]*source.Pod, len(pods))
+	for k := range pods {
+		podIndex[podKey{pods[k].Namespace, pods[k].Name}] = &pods[k]
+	}
+
+	// Group payloads per node, then process nodes in parallel: each worker
+	// touches only its node's state.
+	byNode := make(map[string][]*source.Payload)
+	for k := range payloads {
+		p := &payloads[k]
+		byNode[p.Target.Node] = append(byNode[p.Target.Node], p)
+	}
+	work := make([]*node, 0, len(byNode))
+	for name := range byNode {
+		n := a.nodes[name]
+		if n == nil {
+			n = newNode(name, &a.opts)
+			a.nodes[name] = n
+		}
+		work = append(work, n)
+	}
+	before := a.health()
+	a.runNodes(work, byNode, podIndex, start)
+
+	// Nodes without payloads this cycle still serve their recent data.
+	for name, n := range a.nodes {
+		if _, ok := byNode[name]; ok {
+			continue
+		}
+		if start.Sub(n.lastAt) > a.opts.ForgetAfter {
+			delete(a.nodes, name)
+			continue
+		}
+		n.assemble(podIndex, start)
+	}
+	a.logChanges(before)
+
+	snap := a.merge(pods, podIndex, start)
+	a.last.Store(snap)
+
+	st := CycleStats{Nodes: len(byNode), Payloads: len(payloads), Pods: len(snap.pods)}
+	for _, n := range work {
+		for _, t := range n.targets {
+			st.Samples += t.samples
+		}
+	}
+	for k := range payloads {
+		t := a.nodes[payloads[k].Target.Node].targets[payloads[k].Target.Kind]
+		if !t.up {
+			st.Failed++
+		}
+	}
+	st.Duration = a.opts.Now().Sub(start)
+	return st
+}
+
+// runNodes processes the nodes on opts.Workers goroutines.
+func (a *Aggregator) runNodes(work []*node, byNode map[string][]*source.Payload,
+	pods map[podKey]*source.Pod, now time.Time) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(a.opts.Workers, len(work)) {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(work) {
+					return
+				}
+				n := work[k]
+				n.process(byNode[n.name], pods, now)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// health returns whether each target was up, to log changes only.
+func (a *Aggregator) health() map[*target]bool {
+	m := make(map[*target]bool)
+	for _, n := range a.nodes {
+		for _, t := range n.targets {
+			m[t] = t.up
+		}
+	}
+	return m
+}
+
+// logChanges logs the targets whose state changed in this cycle.
+func (a *Aggregator) logChanges(before map[*target]bool) {
+	for _, n := range a.nodes {
+		for _, t := range n.targets {
+			was, known := before[t]
+			if known && was == t.up || !known && t.up {
+				continue
+			}
+			if t.up {
+				a.log.Info("target up", "node", t.node, "endpoint", string(t.kind))
+				continue
+			}
+			a.log.Warn("target down", "node", t.node, "endpoint", string(t.kind),
+				"error", n.logErr)
+		}
+	}
+}
+
+// project returns a namespace's project, caching the filter's answer.
+func (a *Aggregator) project(ns string) (string, bool) {
+	p, ok := a.projects[ns]
+	if !ok {
+		p.project, p.ok = a.opts.NamespaceFilter(ns)
+		a.projects[ns] = p
+	}
+	return p.project, p.ok
+}
+
+// ForgetNamespaces drops the cached answers of NamespaceFilter at the start
+// of the next cycle; call it when tenants change. It is safe to call from
+// any goroutine.
+func (a *Aggregator) ForgetNamespaces() {
+	a.forgetNS.Store(true)
+}
