@@ -101,9 +101,6 @@ func migrateCommand(ctx context.Context, args []string, getenv func(string) stri
 
 	switch args[0] {
 	case "up":
-		if err := store.CheckSchema(ctx); err != nil {
-			return err
-		}
 		return store.Migrate(ctx)
 	case "down":
 		return store.MigrateDown(ctx)

@@ -35,13 +35,13 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer store.Close()
-	if err := store.CheckSchema(ctx); err != nil {
-		return fmt.Errorf("check schema: %w", err)
-	}
 	if cfg.Migrate {
-		if err := store.Migrate(ctx); err != nil {
-			return fmt.Errorf("migrate store: %w", err)
-		}
+		err = store.Migrate(ctx) // refuses a schema newer than this binary
+	} else {
+		err = store.CheckSchema(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("prepare schema: %w", err)
 	}
 
 	// Canopy's own metrics and the collector's share one registry.
