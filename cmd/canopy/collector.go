@@ -1,17 +1,51 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"canopy.dev/canopy/collector"
+	"canopy.dev/canopy/collector/aggregate"
+	"canopy.dev/canopy/collector/discovery"
 	"canopy.dev/canopy/tenancy"
 )
 
-// wireCollector builds the collector when it has something to scrape.
+// wireCollector builds the collector when it has something to scrape: a
+// cluster to discover nodes in, or a static targets file. Its figures are
+// registered on reg (served at /metrics) and read by the usage endpoints.
 func wireCollector(cfg *Config, logger *slog.Logger, rc *rest.Config, kube kubernetes.Interface,
 	reg *prometheus.Registry) (tenancy.UsageReader, *part, error) {
-	return nil, nil, nil
+	if !cfg.Collector {
+		return nil, nil, nil
+	}
+	if kube == nil && cfg.ScrapeTargets == "" {
+		logger.Info("collector idle: no cluster and no static targets")
+		return nil, nil, nil
+	}
+
+	c, err := collector.New(collector.Config{
+		Logger:             logger,
+		Kubernetes:         kube,
+		REST:               rc,
+		Access:             discovery.Access(cfg.KubeletAccess),
+		TokenFile:          cfg.KubeletTokenFile,
+		CAFile:             cfg.KubeletCAFile,
+		InsecureSkipVerify: cfg.KubeletInsecureTLS,
+		TargetsFile:        cfg.ScrapeTargets,
+		Interval:           cfg.ScrapeInterval,
+		Timeout:            cfg.ScrapeTimeout,
+		Shard:              discovery.Shard{Index: cfg.ShardIndex, Count: cfg.ShardCount},
+		Aggregate:          aggregate.Options{NamespacePrefix: cfg.NamespacePrefix},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("create collector: %w", err)
+	}
+	if err := reg.Register(c); err != nil {
+		return nil, nil, fmt.Errorf("register collector metrics: %w", err)
+	}
+	return c, &part{name: "collector", run: c.Run}, nil
 }
