@@ -255,7 +255,7 @@ func (a *Aggregator) logChanges(before map[*target]bool) {
 				continue
 			}
 			a.log.Warn("target down", "node", t.node, "endpoint", string(t.kind),
-				"error", n.logErr)
+				"error", t.lastErr)
 		}
 	}
 }

@@ -33,6 +33,7 @@ type target struct {
 	samples  int
 	errors   map[string]float64 // by reason, since start
 	dropped  map[string]float64 // by reason, since start
+	lastErr  error              // why the last failed scrape failed
 }
 
 func (t *target) countError(reason string) {

@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"fmt"
 	"time"
 
 	stats "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
@@ -147,6 +148,10 @@ func (n *node) processPayload(p *source.Payload, now time.Time) {
 	if reason != "" {
 		t.up = false
 		t.countError(reason)
+		t.lastErr = n.logErr
+		if t.lastErr == nil {
+			t.lastErr = fmt.Errorf("scrape failed: %s", reason)
+		}
 		if p.Err == nil {
 			// The body was read over the last good data: none of it is trusted.
 			sc.okAt = time.Time{}

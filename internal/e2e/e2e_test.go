@@ -43,6 +43,8 @@ type node struct {
 	from, tenant      string // namespace in the recording → "alpha" or "beta"
 }
 
+const resourceFixture = "kubelet-1.21-kind-containerd.metrics-resource.txt"
+
 var nodes = []node{
 	{"kubelet-1.22-minikube-containerd-cgroupv2.metrics-cadvisor.txt",
 		"kubelet-1.22-minikube-containerd-cgroupv2.stats-summary.json", "scraper", "alpha"},
@@ -194,6 +196,9 @@ func (s *scenario) startParts() {
 			Bodies: map[string][]byte{
 				"/metrics/cadvisor": testenv.Fixture(t, n.cadvisor),
 				"/stats/summary":    testenv.Fixture(t, n.summary),
+				// Every node also serves the one recorded /metrics/resource;
+				// its pods have no cAdvisor series, so they count once.
+				"/metrics/resource": testenv.Fixture(t, resourceFixture),
 			},
 			Token:      kubeletToken,
 			Namespaces: map[string]string{n.from: ns},
