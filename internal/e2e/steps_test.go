@@ -176,6 +176,8 @@ func (s *scenario) checkUsage(own, other *tenant) {
 	if u.Namespace != own.namespace {
 		t.Errorf("%s usage is of namespace %q", own.name, u.Namespace)
 	}
+	s.rep.note(fmt.Sprintf("%s: %s uses %.1f CPU seconds, %.1f MiB working set", s.backend,
+		u.Namespace, u.Total.CPUSecondsTotal, u.Total.MemoryWorkingSetBytes/(1<<20)))
 	code, _ := own.api.do(http.MethodGet, "/api/v1/projects/"+other.projectID+"/usage", nil, nil)
 	if code != http.StatusNotFound {
 		t.Errorf("%s reading %s's usage answered %d, want 404", own.name, other.name, code)
@@ -392,6 +394,13 @@ func (r *report) step(t *testing.T, name string) func() {
 		r.lines = append(r.lines, fmt.Sprintf("%s %7.2fs  %s", status,
 			time.Since(start).Seconds(), name))
 	}
+}
+
+// note adds a line of figures to the report.
+func (r *report) note(line string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lines = append(r.lines, "             "+line)
 }
 
 func (r *report) print(w io.Writer) {
