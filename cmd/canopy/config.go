@@ -49,11 +49,11 @@ type Config struct {
 	GrafanaPassword string
 	PrometheusURL   string
 
-	LoginRatePerAddress      int
-	LoginFailuresPerAccount  int
-	LogLevel                 string
-	LogFormat                string
-	ShutdownTimeout          time.Duration
+	LoginRatePerAddress     int
+	LoginFailuresPerAccount int
+	LogLevel                string
+	LogFormat               string
+	ShutdownTimeout         time.Duration
 }
 
 // option describes one setting. Secret options also read CANOPY_<NAME>_FILE.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/klog/v2"
 
 	"canopy.dev/canopy/internal/buildinfo"
 	"canopy.dev/canopy/tenancy/sqlstore"
@@ -27,6 +28,7 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	logger := newLogger(cfg, stderr)
+	klog.SetSlogLogger(logger) // client-go's own lines, leader election included
 	logger.Info("starting canopy", "version", buildinfo.Version, "commit", buildinfo.Commit)
 
 	// The store, migrated unless told not to; a newer schema is refused.

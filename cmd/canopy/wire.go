@@ -78,6 +78,7 @@ func wire(ctx context.Context, cfg *Config, logger *slog.Logger, store tenancy.S
 			ResyncInterval:      cfg.ResyncInterval,
 			IngressNamespace:    cfg.IngressNamespace,
 			MonitoringNamespace: cfg.MonitoringNamespace,
+			Registerer:          reg,
 			LeaderElection: reconcile.LeaderElection{
 				Enabled:   cfg.LeaderElection,
 				Namespace: cfg.LeaderElectionNS,
