@@ -42,7 +42,7 @@ lint: ## go vet and gofmt
 generate: ## regenerate code from api/openapi.yaml
 	$(GO) generate ./...
 
-e2e: build ## the main job end to end on real parts
+e2e: ## the main job end to end on real parts (prints a report of each step)
 	KUBEBUILDER_ASSETS="$$(scripts/testbin.sh)" scripts/e2e.sh
 
 clean: ## remove build output
