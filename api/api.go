@@ -66,6 +66,10 @@ type Config struct {
 	AdminEmails []string
 	// NamespacePrefix goes before every project name; "" means "canopy-".
 	NamespacePrefix string
+	// ReservedNamespaces can never be a project's namespace: Canopy's own,
+	// the monitoring and ingress namespaces. The cluster's system namespaces
+	// are always reserved.
+	ReservedNamespaces []string
 	// ExternalURL is where users reach Canopy; it is the access tokens'
 	// issuer and the base of problem type URIs. "" means relative URIs and
 	// issuer "canopy".
@@ -169,6 +173,8 @@ func applyDefaults(cfg *Config) {
 	if cfg.NamespacePrefix == "" {
 		cfg.NamespacePrefix = DefaultNamespacePrefix
 	}
+	cfg.ReservedNamespaces = append(cfg.ReservedNamespaces,
+		"default", "kube-system", "kube-public", "kube-node-lease")
 	if cfg.PasswordParams == (auth.PasswordParams{}) {
 		cfg.PasswordParams = auth.DefaultPasswordParams
 	}

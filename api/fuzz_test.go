@@ -27,7 +27,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		err := decodeJSON(r, &a)
 		if err == nil {
 			_ = validateApp(&a)
-			_ = validateProjectName(a.Name, DefaultNamespacePrefix)
+			_ = validateProjectName(a.Name, DefaultNamespacePrefix, nil)
 			return
 		}
 		var ae *apiError

@@ -117,12 +117,7 @@ func (s *server) listProjects(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, listError(err, "projects"))
 		return
 	}
-	out := list[projectJSON]{Items: make([]projectJSON, 0, len(projects)), NextCursor: next,
-		Links: pageLinks("/api/v1/projects", page.Limit, page.Cursor, next)}
-	for _, project := range projects {
-		out.Items = append(out.Items, s.projectJSON(project))
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.writeProjectList(w, projects, page, next)
 }
 
 func (s *server) createProject(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +126,7 @@ func (s *server) createProject(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	if fields := validateProjectName(req.Name, s.cfg.NamespacePrefix); fields != nil {
+	if fields := validateProjectName(req.Name, s.cfg.NamespacePrefix, s.cfg.ReservedNamespaces); fields != nil {
 		s.problem(w, r, invalid(fields...))
 		return
 	}

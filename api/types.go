@@ -86,12 +86,18 @@ func (s *server) projectJSON(p *tenancy.Project) projectJSON {
 // project's namespace exists in the cluster.
 const ConditionClusterReady = "ClusterReady"
 
+// noClusterMessage is the message of noClusterCondition, before and after
+// the namespace.
+var noClusterMessage = [2]string{
+	"No Kubernetes cluster is configured, so the namespace ",
+	" will not be created; the project stays provisioning.",
+}
+
 // noClusterCondition says why a project will stay provisioning.
 func noClusterCondition(p *tenancy.Project) tenancy.Condition {
 	return tenancy.Condition{
 		Type: ConditionClusterReady, Status: "False", Reason: "NoClusterConfigured",
-		Message: "No Kubernetes cluster is configured, so the namespace " + p.Namespace +
-			" will not be created; the project stays provisioning.",
+		Message:            noClusterMessage[0] + p.Namespace + noClusterMessage[1],
 		LastTransitionTime: p.CreatedAt,
 	}
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -20,8 +21,9 @@ const (
 const dnsLabelMessage = "must be a DNS-1123 label: lower-case letters, digits and '-', " +
 	"starting and ending with a letter or digit, at most 63 characters"
 
-// validateProjectName checks name and that prefix+name is a namespace name.
-func validateProjectName(name, prefix string) []tenancy.FieldError {
+// validateProjectName checks name and that prefix+name is a namespace name
+// that is not reserved.
+func validateProjectName(name, prefix string, reserved []string) []tenancy.FieldError {
 	if len(content.IsDNS1123Label(name)) > 0 {
 		return []tenancy.FieldError{field("name", dnsLabelMessage)}
 	}
@@ -29,6 +31,10 @@ func validateProjectName(name, prefix string) []tenancy.FieldError {
 		return []tenancy.FieldError{field("name", fmt.Sprintf(
 			"is too long: the namespace %q would exceed 63 characters; use at most %d",
 			ns, content.DNS1123LabelMaxLength-len(prefix)))}
+	}
+	if ns := prefix + name; slices.Contains(reserved, ns) {
+		return []tenancy.FieldError{field("name", fmt.Sprintf(
+			"is reserved: the namespace %q belongs to the platform", ns))}
 	}
 	return nil
 }

@@ -135,11 +135,13 @@ func wire(ctx context.Context, cfg *Config, logger *slog.Logger, store tenancy.S
 		return nil, err
 	}
 	apiCfg := api.Config{
-		Store:             store,
-		Keys:              keys,
-		Logger:            logger,
-		AdminEmails:       cfg.AdminEmails,
-		NamespacePrefix:   cfg.NamespacePrefix,
+		Store:           store,
+		Keys:            keys,
+		Logger:          logger,
+		AdminEmails:     cfg.AdminEmails,
+		NamespacePrefix: cfg.NamespacePrefix,
+		ReservedNamespaces: []string{cfg.LeaderElectionNS, cfg.IngressNamespace,
+			cfg.MonitoringNamespace},
 		ExternalURL:       cfg.ExternalURL,
 		ClusterConfigured: kube != nil,
 		Usage:             usage,
