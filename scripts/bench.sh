@@ -20,8 +20,28 @@ echo "== collector: parse and aggregate the 2.1 MB kubelet fixture, against text
 go test -run '^$' -bench . -benchmem -benchtime "$benchtime" ./collector/parse/ ./collector/aggregate/
 
 echo
+echo "== collector against Prometheus on the same work: 20 stand-in kubelets serve the 2.1 MB fixture every 5 s"
+proms=/usr/bin/prometheus
+prom3="${XDG_CACHE_HOME:-$HOME/.cache}/canopy/prometheus/v0.316.0/prometheus"
+if [[ -x "$prom3" ]]; then
+  proms="$proms,$prom3"
+else
+  echo "(Prometheus 3 not built: scripts/prometheus3.sh builds it once; comparing with Debian's 2.42 only)"
+fi
+go run ./internal/benchcollector -mode versus -duration "${VERSUS_DURATION:-60s}" -prometheus "$proms"
+
+echo
+echo "== collector at scale: 1,000 nodes with 110 pods each through the static targets file"
+go run ./internal/benchcollector -mode scale -nodes 1000 -pods 110 -cycles 5
+
+echo
 echo "== tenant query proxy: expression enforcement"
 go test -run '^$' -bench . -benchmem -benchtime "$benchtime" ./tenancy/promproxy/
+
+echo
+echo "== reconciler: one pass over a converged project with three apps (real API server)"
+KUBEBUILDER_ASSETS="$(scripts/testbin.sh)" go test -run '^$' -bench ConvergedPass -benchmem \
+  -benchtime "$benchtime" ./tenancy/reconcile/
 
 echo
 echo "== dashboards: render one project's dashboards; a sync pass that changes nothing"
