@@ -126,7 +126,8 @@ func (s *server) createProject(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	if fields := validateProjectName(req.Name, s.cfg.NamespacePrefix, s.cfg.ReservedNamespaces); fields != nil {
+	fields := validateProjectName(req.Name, s.cfg.NamespacePrefix, s.cfg.ReservedNamespaces)
+	if fields != nil {
 		s.problem(w, r, invalid(fields...))
 		return
 	}

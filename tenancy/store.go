@@ -94,7 +94,8 @@ type AppStore interface {
 	// ListApps returns one page of a project's apps ordered by creation.
 	ListApps(ctx context.Context, projectID string, p Page) ([]*App, string, error)
 	// UpdateAppSpec changes image and replicas (nil keeps a field) and bumps Generation.
-	UpdateAppSpec(ctx context.Context, projectID, appID string, image *string, replicas *int) (*App, error)
+	UpdateAppSpec(ctx context.Context, projectID, appID string, image *string,
+		replicas *int) (*App, error)
 	// UpdateAppStatus writes what the reconciler observed.
 	UpdateAppStatus(ctx context.Context, appID string, st AppStatus) error
 	// MarkAppDeleting sets status deleting and bumps Generation.

@@ -90,8 +90,9 @@ var options = []option{
 		set: func(c *Config, v string) error { c.NamespacePrefix = v; return checkPrefix(v) }},
 
 	{flag: "kubeconfig", def: "",
-		usage: "kubeconfig of the cluster to manage and scrape (default in-cluster, then ~/.kube/config, else none)",
-		set:   func(c *Config, v string) error { c.Kubeconfig = v; return checkFile(v) }},
+		usage: "kubeconfig of the cluster to manage and scrape " +
+			"(default in-cluster, then ~/.kube/config, else none)",
+		set: func(c *Config, v string) error { c.Kubeconfig = v; return checkFile(v) }},
 	{flag: "reconciler", def: "true", usage: "run the reconciler and the Grafana sync",
 		set: func(c *Config, v string) error { return setBool(&c.Reconciler, v) }},
 	{flag: "resync-interval", def: "1m",
