@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,14 +131,16 @@ func (s *server) appendProject(b []byte, p *tenancy.Project) ([]byte, bool) {
 	b, okc = appendTimeField(b, "createdAt", p.CreatedAt)
 	b, oku = appendTimeField(b, "updatedAt", p.UpdatedAt)
 
-	self := projectPath(p.ID)
+	// The links are projectPath(p.ID) and paths below it, written without
+	// building them.
+	id := url.PathEscape(p.ID)
 	b = append(b, `,"links":{"self":`...)
-	b = appendString(b, self)
+	b = appendAround(b, projectsPrefix, id, "")
 	for _, rel := range projectRelations {
 		b = append(b, `,"`...)
 		b = append(b, rel.key...)
 		b = append(b, `":`...)
-		b = appendJoined(b, self, rel.path)
+		b = appendAround(b, projectsPrefix, id, rel.path)
 	}
 	return append(b, "}}"...), ok && okc && oku
 }
@@ -165,7 +168,7 @@ func appendCondition(b []byte, c tenancy.Condition) ([]byte, bool) {
 func appendNoClusterCondition(b []byte, p *tenancy.Project) ([]byte, bool) {
 	b = append(b, `{"type":"`+ConditionClusterReady+
 		`","status":"False","reason":"NoClusterConfigured","message":`...)
-	b = appendJoined(b, noClusterMessage[0], p.Namespace, noClusterMessage[1])
+	b = appendAround(b, noClusterMessage[0], p.Namespace, noClusterMessage[1])
 	b, ok := appendTimeField(b, "lastTransitionTime", p.CreatedAt)
 	return append(b, '}'), ok
 }
@@ -193,22 +196,22 @@ func appendTimeField(b []byte, key string, t time.Time) ([]byte, bool) {
 
 // appendString appends s as a JSON string, escaped as encoding/json escapes
 // it (HTML characters included).
-func appendString(b []byte, s string) []byte { return appendJoined(b, s) }
+func appendString(b []byte, s string) []byte { return appendAround(b, "", s, "") }
 
-// appendJoined appends the parts, joined, as one JSON string without joining
-// them when all are plain: printable ASCII that needs no escaping, as ids,
-// names and paths are. Anything else goes through encoding/json.
-func appendJoined(b []byte, parts ...string) []byte {
-	for _, p := range parts {
-		if !plain(p) {
-			quoted, _ := json.Marshal(strings.Join(parts, "")) // a string always encodes
-			return append(b, quoted...)
-		}
+// appendAround appends before+s+after as one JSON string, escaped as
+// encoding/json escapes it, without joining them. before and after are
+// constants that need no escaping (TestConstantsArePlain); s is copied as it
+// is when it needs none either, as ids, names and paths do, and anything
+// else goes through encoding/json.
+func appendAround(b []byte, before, s, after string) []byte {
+	if !plain(s) {
+		quoted, _ := json.Marshal(before + s + after) // a string always encodes
+		return append(b, quoted...)
 	}
 	b = append(b, '"')
-	for _, p := range parts {
-		b = append(b, p...)
-	}
+	b = append(b, before...)
+	b = append(b, s...)
+	b = append(b, after...)
 	return append(b, '"')
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -92,6 +93,19 @@ func TestProjectListEncodingRefusesWhatEncodingJSONRefuses(t *testing.T) {
 	}
 }
 
+// TestConstantsArePlain checks what appendAround copies without escaping.
+func TestConstantsArePlain(t *testing.T) {
+	constants := []string{noClusterMessage[0], noClusterMessage[1], projectsPrefix}
+	for _, rel := range projectRelations {
+		constants = append(constants, rel.key, rel.path)
+	}
+	for _, c := range constants {
+		if quoted, _ := json.Marshal(c); string(quoted) != `"`+c+`"` {
+			t.Errorf("constant %q needs escaping: %s", c, quoted)
+		}
+	}
+}
+
 // FuzzProjectListEncoding holds the hand-written encoder to encoding/json on
 // arbitrary text, numbers and times.
 func FuzzProjectListEncoding(f *testing.F) {
@@ -114,5 +128,36 @@ func FuzzProjectListEncoding(f *testing.F) {
 		}
 		s := &server{cfg: Config{ClusterConfigured: cluster}}
 		checkSameJSON(t, s, []*tenancy.Project{p, p}, tenancy.Page{Limit: 2, Cursor: cursor}, next)
+	})
+}
+
+// BenchmarkProjectListEncoding encodes the page GET /api/v1/projects answers
+// for 20 projects, by hand and with encoding/json.
+//
+//	go test -run '^$' -bench ProjectListEncoding -benchmem ./api
+func BenchmarkProjectListEncoding(b *testing.B) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 890123000, time.UTC)
+	var page []*tenancy.Project
+	for i := range 20 {
+		name := fmt.Sprintf("load-%02d", i)
+		page = append(page, &tenancy.Project{ID: "0190a0b1-7c4e-7d2a-9f10-0000000000" +
+			fmt.Sprint(10+i), Name: name, Description: "project " + name,
+			Namespace: "canopy-" + name, Status: tenancy.StatusProvisioning, Generation: 1,
+			CreatedAt: at, UpdatedAt: at})
+	}
+	s := &server{cfg: Config{}}
+	b.Run("by-hand", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			w := httptest.NewRecorder()
+			s.writeProjectList(w, page, tenancy.Page{Limit: 20}, "")
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			w := httptest.NewRecorder()
+			writeJSON(w, http.StatusOK, s.projectList(page, tenancy.Page{Limit: 20}, ""))
+		}
 	})
 }

@@ -62,7 +62,10 @@ type projectDetails struct {
 	Dashboards []Dashboard `json:"dashboards"`
 }
 
-func projectPath(id string) string { return "/api/v1/projects/" + url.PathEscape(id) }
+// projectsPrefix is the path of every project's, before its id.
+const projectsPrefix = "/api/v1/projects/"
+
+func projectPath(id string) string { return projectsPrefix + url.PathEscape(id) }
 
 func (s *server) projectJSON(p *tenancy.Project) projectJSON {
 	self := projectPath(p.ID)

@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -42,6 +43,9 @@ var _ tenancy.Store = (*Store)(nil)
 // another process (canopy migrate beside canopy serve, say) before failing.
 const sqliteBusyTimeout = 5 * time.Second
 
+// sqliteMinReaders is the least number of read-only SQLite connections.
+const sqliteMinReaders = 16
+
 // Store is a tenancy.Store on SQLite or PostgreSQL. It is safe for concurrent use.
 type Store struct {
 	dialect dialect
@@ -50,7 +54,10 @@ type Store struct {
 	db *sql.DB
 	// rdb takes reads. On SQLite it is a pool of read-only connections that
 	// WAL lets run beside the writer; on PostgreSQL it is db.
-	rdb    *sql.DB
+	rdb *sql.DB
+	// stmts holds the statements prepared on SQLite's reader pool, by query
+	// text; see readStmt.
+	stmts  sync.Map
 	target target
 	log    *slog.Logger
 	// now is the clock; tests replace it.
@@ -113,7 +120,11 @@ func (s *Store) openSQLite(ctx context.Context) error {
 		_ = w.Close()
 		return fmt.Errorf("open sqlite readers path=%q: %w", s.target.path, err)
 	}
-	readers := max(4, runtime.GOMAXPROCS(0))
+	// More readers than cores: a query waiting for a free connection is
+	// handed one in random order by database/sql, which stretched the tail
+	// latency of many concurrent requests; an idle reader costs only its
+	// file handle and page cache.
+	readers := max(sqliteMinReaders, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
 
@@ -174,9 +185,15 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the connections.
+// Close releases the prepared statements and the connections.
 func (s *Store) Close() error {
-	err := s.db.Close()
+	var err error
+	s.stmts.Range(func(query, st any) bool {
+		err = errors.Join(err, st.(*sql.Stmt).Close())
+		s.stmts.Delete(query)
+		return true
+	})
+	err = errors.Join(err, s.db.Close())
 	if s.rdb != s.db {
 		err = errors.Join(err, s.rdb.Close())
 	}
@@ -258,6 +275,9 @@ func (s *Store) query(
 	if err := checkText(args); err != nil {
 		return nil, err
 	}
+	if st := s.readStmt(ctx, q, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return q.QueryContext(ctx, s.q(query), args...)
 }
 
@@ -267,7 +287,38 @@ func (s *Store) queryRow(ctx context.Context, q querier, query string, args ...a
 	if err := checkText(args); err != nil {
 		return errRow{err}
 	}
+	if st := s.readStmt(ctx, q, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return q.QueryRowContext(ctx, s.q(query), args...)
+}
+
+// readStmt returns query prepared on SQLite's reader pool when q is that
+// pool, preparing it on first use, or nil to run query unprepared. SQLite
+// spends more time parsing and planning a short query than running it; a
+// prepared statement is planned once per connection and then only bound and
+// stepped. The store's queries are built from fixed fragments, so the set
+// of texts, and of statements kept, is small and bounded.
+//
+// PostgreSQL needs none of this: pgx already caches a prepared statement
+// per connection and query text.
+func (s *Store) readStmt(ctx context.Context, q querier, query string) *sql.Stmt {
+	if s.dialect != dialectSQLite || q != querier(s.rdb) {
+		return nil
+	}
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt)
+	}
+	st, err := s.rdb.PrepareContext(ctx, query)
+	if err != nil {
+		// Running it unprepared reports the same error where it belongs.
+		return nil
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		_ = st.Close()
+		return prev.(*sql.Stmt)
+	}
+	return st
 }
 
 // errRow is a row whose Scan fails with err.
