@@ -18,6 +18,15 @@ const (
 	oomEvents     = "oom_events_total"
 )
 
+// Quota metric name stems, served at the namespace level only: the hard
+// limits of the namespace's ResourceQuota.
+const (
+	quotaCPURequests = "quota_" + cpuRequests
+	quotaCPULimits   = "quota_" + cpuLimits
+	quotaMemRequests = "quota_" + memRequests
+	quotaMemLimits   = "quota_" + memLimits
+)
+
 // Levels of aggregation.
 const (
 	levelNamespace = "namespace"
@@ -28,16 +37,8 @@ const (
 // metric is the full name of a stem at a level.
 func metric(level, stem string) string { return "canopy_" + level + "_" + stem }
 
-// limitsRegex matches the legends of request and limit series.
-const limitsRegex = ".*(requests|limits)$"
-
-// quotaNote is appended to the descriptions of panels that compare usage
-// with requests and limits.
-//
-// TODO(dashboards): draw the namespace's ResourceQuota too, once the collector
-// exports it as canopy_namespace_quota_* (kube_resourcequota is not served by
-// Canopy, and project dashboards may query canopy_* metrics only).
-const quotaNote = " The namespace quota is not drawn: Canopy does not export it yet."
+// limitsRegex matches the legends of request, limit and quota series.
+const limitsRegex = ".*(requests|limits|quota)$"
 
 // namespaceSpec is a project's namespace overview: current figures, usage
 // against requests and limits, pods and their troubles, and usage per app.
@@ -158,33 +159,50 @@ func nowPanels(s scope, level string) []panel {
 	}
 }
 
-// resourcePanels draw CPU and memory against requests and limits, network
-// and filesystem, per group of by (a total when by is empty).
+// resourcePanels draw CPU and memory against requests and limits (and, for
+// namespaces, their quota), network and filesystem, per group of by (a total
+// when by is empty).
 func resourcePanels(s scope, level, by, legend string) []panel {
 	name := func(what string) string { return joinLegend(legend, what) }
+	cpu := []query{
+		{s.rate(metric(level, cpuUsage), by), name("usage")},
+		{s.gauge(metric(level, cpuRequests), by), name("requests")},
+		{s.gauge(metric(level, cpuLimits), by), name("limits")},
+	}
+	mem := []query{
+		{s.gauge(metric(level, memWorkingSet), by), name("working set")},
+		{s.gauge(metric(level, memRSS), by), name("RSS")},
+		{s.gauge(metric(level, memRequests), by), name("requests")},
+		{s.gauge(metric(level, memLimits), by), name("limits")},
+	}
+	against := "their limits (dashed)."
+
+	// Only namespaces have a ResourceQuota.
+	if level == levelNamespace {
+		cpu = append(cpu,
+			query{s.gauge(metric(level, quotaCPURequests), by), name("requests quota")},
+			query{s.gauge(metric(level, quotaCPULimits), by), name("limits quota")})
+		mem = append(mem,
+			query{s.gauge(metric(level, quotaMemRequests), by), name("requests quota")},
+			query{s.gauge(metric(level, quotaMemLimits), by), name("limits quota")})
+		against = "their limits, and the namespace quota on both (dashed). New pods " +
+			"that would go over the quota are refused."
+	}
+
 	return []panel{
 		{
 			title: "CPU",
 			description: "CPU cores in use (rate of CPU seconds), against the CPU the " +
-				"containers request and their limits (dashed)." + quotaNote,
+				"containers request and " + against,
 			unit: unitCores, thresholds: neutral, dashed: limitsRegex,
-			queries: []query{
-				{s.rate(metric(level, cpuUsage), by), name("usage")},
-				{s.gauge(metric(level, cpuRequests), by), name("requests")},
-				{s.gauge(metric(level, cpuLimits), by), name("limits")},
-			},
+			queries: cpu,
 		},
 		{
 			title: "Memory",
 			description: "Working set and RSS bytes, against the memory the containers " +
-				"request and their limits (dashed)." + quotaNote,
+				"request and " + against,
 			unit: unitBytes, thresholds: neutral, dashed: limitsRegex,
-			queries: []query{
-				{s.gauge(metric(level, memWorkingSet), by), name("working set")},
-				{s.gauge(metric(level, memRSS), by), name("RSS")},
-				{s.gauge(metric(level, memRequests), by), name("requests")},
-				{s.gauge(metric(level, memLimits), by), name("limits")},
-			},
+			queries: mem,
 		},
 		{
 			title:       "Network",

@@ -35,6 +35,11 @@ echo "== collector at scale: 1,000 nodes with 110 pods each through the static t
 go run ./internal/benchcollector -mode scale -nodes 1000 -pods 110 -cycles 5
 
 echo
+echo "== quota metrics: one scrape over 1,000 namespaces (real API server)"
+KUBEBUILDER_ASSETS="$(scripts/testbin.sh)" go test -run '^$' -bench . -benchmem \
+  -benchtime "$benchtime" ./collector/quota/
+
+echo
 echo "== tenant query proxy: expression enforcement"
 go test -run '^$' -bench . -benchmem -benchtime "$benchtime" ./tenancy/promproxy/
 

@@ -11,6 +11,7 @@ import (
 	"canopy.dev/canopy/collector"
 	"canopy.dev/canopy/collector/aggregate"
 	"canopy.dev/canopy/collector/discovery"
+	"canopy.dev/canopy/collector/quota"
 	"canopy.dev/canopy/tenancy"
 )
 
@@ -48,4 +49,18 @@ func wireCollector(cfg *Config, logger *slog.Logger, rc *rest.Config, kube kuber
 		return nil, nil, fmt.Errorf("register collector metrics: %w", err)
 	}
 	return c, &part{name: "collector", run: c.Run}, nil
+}
+
+// wireQuota exports the tenant namespaces' ResourceQuotas when the collector
+// is on and there is a cluster to watch.
+func wireQuota(cfg *Config, logger *slog.Logger, kube kubernetes.Interface,
+	reg *prometheus.Registry) (*part, error) {
+	if !cfg.Collector || kube == nil {
+		return nil, nil
+	}
+	q := quota.New(kube, quota.Options{NamespacePrefix: cfg.NamespacePrefix, Logger: logger})
+	if err := reg.Register(q); err != nil {
+		return nil, fmt.Errorf("register quota metrics: %w", err)
+	}
+	return &part{name: "quota", run: q.Run}, nil
 }

@@ -119,6 +119,13 @@ func wire(ctx context.Context, cfg *Config, logger *slog.Logger, store tenancy.S
 	if collectorPart != nil {
 		p.background = append(p.background, *collectorPart)
 	}
+	quotaPart, err := wireQuota(cfg, logger, kube, reg)
+	if err != nil {
+		return nil, err
+	}
+	if quotaPart != nil {
+		p.background = append(p.background, *quotaPart)
+	}
 
 	// The tenant query proxy.
 	var proxy http.Handler

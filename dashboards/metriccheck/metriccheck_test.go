@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"canopy.dev/canopy/collector/aggregate"
+	"canopy.dev/canopy/collector/quota"
 	"canopy.dev/canopy/dashboards"
 )
 
@@ -17,12 +18,19 @@ var templateValues = strings.NewReplacer(
 )
 
 func TestDashboardsQueryOnlyExportedMetrics(t *testing.T) {
+	// The collector's families come from two collectors' descriptors: the
+	// aggregator's and the ResourceQuota one's.
 	exported := map[string]bool{}
-	for _, name := range aggregate.MetricNames() {
-		exported[name] = true
-	}
-	if len(exported) == 0 {
-		t.Fatal("aggregate.MetricNames() is empty")
+	for source, names := range map[string][]string{
+		"aggregate.MetricNames()": aggregate.MetricNames(),
+		"quota.MetricNames()":     quota.MetricNames(),
+	} {
+		if len(names) == 0 {
+			t.Fatalf("%s is empty", source)
+		}
+		for _, name := range names {
+			exported[name] = true
+		}
 	}
 
 	admin, err := dashboards.Admin()
