@@ -74,8 +74,36 @@ func (s *Store) ProjectByID(ctx context.Context, id string) (*tenancy.Project, e
 // ListProjects returns one page ordered by creation, and the cursor of the
 // next page ("" on the last one). With MemberID set, it lists the projects
 // the user owns or is a member of. A cursor this store did not issue is
-// ErrInvalid.
+// ErrInvalid. On SQLite a page is served from memory while the database
+// has not changed since it was read (listcache.go); the caller owns what
+// it gets either way.
 func (s *Store) ListProjects(
+	ctx context.Context, f tenancy.ProjectFilter,
+) ([]*tenancy.Project, string, error) {
+	if s.lists == nil {
+		return s.listProjects(ctx, f)
+	}
+	version, err := s.lists.current(ctx)
+	if err != nil {
+		// The page can still be read; the next call opens a new connection.
+		s.log.Warn("project list cache bypassed", "error", err)
+		return s.listProjects(ctx, f)
+	}
+
+	key := pageKey{memberID: f.MemberID, limit: limit(f.Page.Limit), cursor: f.Page.Cursor}
+	if projects, next, ok := s.lists.get(version, key); ok {
+		return projects, next, nil
+	}
+	projects, next, err := s.listProjects(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	s.lists.put(version, key, projects, next)
+	return projects, next, nil
+}
+
+// listProjects reads one page of ListProjects from the database.
+func (s *Store) listProjects(
 	ctx context.Context, f tenancy.ProjectFilter,
 ) ([]*tenancy.Project, string, error) {
 	after, hasCursor, err := decodeCursor(f.Page.Cursor)

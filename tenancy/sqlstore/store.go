@@ -57,7 +57,13 @@ type Store struct {
 	rdb *sql.DB
 	// stmts holds the statements prepared on SQLite's reader pool, by query
 	// text; see readStmt.
-	stmts  sync.Map
+	stmts sync.Map
+	// lists keeps pages of ListProjects on SQLite (see listcache.go); nil
+	// on PostgreSQL.
+	lists *listCache
+	// vdb holds the connection lists asks the data version on; nil on
+	// PostgreSQL.
+	vdb    *sql.DB
 	target target
 	log    *slog.Logger
 	// now is the clock; tests replace it.
@@ -128,7 +134,20 @@ func (s *Store) openSQLite(ctx context.Context) error {
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
 
-	s.db, s.rdb = w, r
+	// The data version connection stands apart from the readers, so that
+	// it never takes one of their places.
+	v, err := openSQLiteDB(ctx, s.target.path, sqliteParams(false, true))
+	if err != nil {
+		_ = w.Close()
+		_ = r.Close()
+		return fmt.Errorf("open sqlite data version path=%q: %w", s.target.path, err)
+	}
+	v.SetMaxOpenConns(1)
+	v.SetMaxIdleConns(1)
+	v.SetConnMaxLifetime(0)
+
+	s.db, s.rdb, s.vdb = w, r, v
+	s.lists = newListCache(v.Conn)
 	return nil
 }
 
@@ -193,6 +212,9 @@ func (s *Store) Close() error {
 		s.stmts.Delete(query)
 		return true
 	})
+	if s.lists != nil {
+		err = errors.Join(err, s.lists.close(), s.vdb.Close())
+	}
 	err = errors.Join(err, s.db.Close())
 	if s.rdb != s.db {
 		err = errors.Join(err, s.rdb.Close())
