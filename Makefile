@@ -37,6 +37,7 @@ fuzz: ## run every fuzz target for a short while (FUZZTIME=30s)
 
 lint: ## go vet and gofmt
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./internal/e2e/
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 
 generate: ## regenerate code from api/openapi.yaml

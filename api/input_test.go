@@ -68,6 +68,8 @@ func testValidation(t *testing.T, st tenancy.Store) {
 		{"missing name", "/api/v1/projects", "POST", map[string]any{"description": "x"}, []string{"name"}},
 		{"every app field", apps, "POST", map[string]any{"name": "Web!", "image": "nginx",
 			"targetPort": 0, "replicas": 51}, []string{"name", "replicas", "targetPort"}},
+		{"app name starts with a digit", apps, "POST", map[string]any{"name": "1web",
+			"image": "nginx", "targetPort": 80}, []string{"name"}},
 		{"upper-case image", apps, "POST", map[string]any{"name": "web", "image": "UPPER/Case:tag",
 			"targetPort": 80}, []string{"image"}},
 		{"port too high", apps, "POST", map[string]any{"name": "web", "image": "nginx", "targetPort": 65536},

@@ -136,8 +136,9 @@ func (s *server) problem(w http.ResponseWriter, r *http.Request, err error) {
 		Type: s.problems + k.slug, Title: k.title, Status: k.status, Detail: k.detail,
 		Instance: r.URL.Path, RequestID: middleware.GetReqID(r.Context()),
 	}
+	// A 503 says which part is missing; other 5xx details stay in the log.
 	var ae *apiError
-	if errors.As(err, &ae) && k.status < 500 {
+	if errors.As(err, &ae) && (k.status < 500 || k.status == http.StatusServiceUnavailable) {
 		p.Detail = ae.detail
 		p.Errors = ae.fields
 		if ae.retryAfter > 0 {

@@ -200,10 +200,10 @@ func (s *server) deleteProject(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.cfg.ClusterConfigured {
 		err = s.store.MarkProjectDeleting(r.Context(), project.ID)
-		project.Status = tenancy.StatusDeleting
 	} else {
-		err = s.store.DeleteProject(r.Context(), project.ID)
+		err = s.store.DeleteProject(r.Context(), project.ID) // nothing to tear down
 	}
+	project.Status = tenancy.StatusDeleting
 	if err != nil {
 		s.problem(w, r, fmt.Errorf("delete project id=%q: %w", project.ID, err))
 		return

@@ -80,7 +80,9 @@ func testPrometheus(t *testing.T, st tenancy.Store) {
 	if resp.status != 503 {
 		t.Errorf("no proxy: %d, want 503", resp.status)
 	}
-	resp.problem(t)
+	if p := resp.problem(t); !strings.Contains(p.Detail, "CANOPY_PROMETHEUS_URL") {
+		t.Errorf("no proxy: detail %q does not say what is missing", p.Detail)
+	}
 }
 
 // usageReader is a tenancy.UsageReader with fixed figures.

@@ -21,6 +21,13 @@ const (
 const dnsLabelMessage = "must be a DNS-1123 label: lower-case letters, digits and '-', " +
 	"starting and ending with a letter or digit, at most 63 characters"
 
+// appNameMessage: an app's name names its Service, and a Service name must
+// be a DNS-1035 label, which starts with a letter.
+const appNameMessage = "must be a DNS-1035 label: lower-case letters, digits and '-', " +
+	"starting with a letter and ending with a letter or digit, at most 63 characters"
+
+func startsWithLetter(s string) bool { return s != "" && s[0] >= 'a' && s[0] <= 'z' }
+
 // validateProjectName checks name and that prefix+name is a namespace name
 // that is not reserved.
 func validateProjectName(name, prefix string, reserved []string) []tenancy.FieldError {
@@ -42,8 +49,8 @@ func validateProjectName(name, prefix string, reserved []string) []tenancy.Field
 // validateApp checks every field of a new app and lists all that are wrong.
 func validateApp(a *appCreate) []tenancy.FieldError {
 	var fields []tenancy.FieldError
-	if len(content.IsDNS1123Label(a.Name)) > 0 {
-		fields = append(fields, field("name", dnsLabelMessage))
+	if len(content.IsDNS1123Label(a.Name)) > 0 || !startsWithLetter(a.Name) {
+		fields = append(fields, field("name", appNameMessage))
 	}
 	fields = append(fields, validateImage("image", a.Image)...)
 	if a.TargetPort < 1 || a.TargetPort > 65535 {

@@ -165,15 +165,17 @@ var options = []option{
 func LoadConfig(name string, args []string, getenv func(string) string,
 	stderr io.Writer) (*Config, error) {
 	values := map[string]string{}
+	from := map[string]string{} // where each value came from, for errors
 	for _, o := range options {
 		values[o.flag] = o.def
+		from[o.flag] = "default"
 	}
 
 	// Environment, then the _FILE variant of secrets.
 	var problems []string
 	for _, o := range options {
 		if v := getenv(o.env()); v != "" {
-			values[o.flag] = v
+			values[o.flag], from[o.flag] = v, o.env()
 		}
 		if !o.secret {
 			continue
@@ -185,6 +187,7 @@ func LoadConfig(name string, args []string, getenv func(string) string,
 				continue
 			}
 			values[o.flag] = strings.TrimRight(string(b), "\r\n")
+			from[o.flag] = o.env() + "_FILE"
 		}
 	}
 
@@ -193,7 +196,7 @@ func LoadConfig(name string, args []string, getenv func(string) string,
 	fs.SetOutput(stderr)
 	for _, o := range options {
 		fs.Func(o.flag, o.usage+" (env "+o.env()+", default "+quoteDefault(o.def)+")",
-			func(v string) error { values[o.flag] = v; return nil })
+			func(v string) error { values[o.flag], from[o.flag] = v, "--"+o.flag; return nil })
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -205,8 +208,12 @@ func LoadConfig(name string, args []string, getenv func(string) string,
 	cfg := &Config{}
 	for _, o := range options {
 		if err := o.set(cfg, values[o.flag]); err != nil {
-			problems = append(problems, fmt.Sprintf("%s (%s=%q): %v", o.flag, o.env(),
-				values[o.flag], err))
+			shown := strconv.Quote(values[o.flag])
+			if o.secret {
+				shown = "(secret)"
+			}
+			problems = append(problems, fmt.Sprintf("%s = %s from %s: %v", o.flag, shown,
+				from[o.flag], err))
 		}
 	}
 	problems = append(problems, cfg.crossCheck()...)
@@ -307,8 +314,12 @@ func setInt(dst *int, v string, lo, hi int) error {
 }
 
 func checkAddr(v string) error {
-	if _, _, err := net.SplitHostPort(v); err != nil {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
 		return errors.New("want host:port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return errors.New("port must be a number from 0 to 65535")
 	}
 	return nil
 }

@@ -77,13 +77,14 @@ func TestLoadConfigReportsEveryProblem(t *testing.T) {
 		"CANOPY_KUBELET_ACCESS":  "ssh",
 		"CANOPY_GRAFANA_URL":     "http://127.0.0.1:3000",
 	})
-	_, err := LoadConfig("test", []string{"--shard-index", "3", "--shard-count", "2"}, env,
-		io.Discard)
+	_, err := LoadConfig("test", []string{"--shard-index", "3", "--shard-count", "2",
+		"--resync-interval", "never"}, env, io.Discard)
 	if err == nil {
 		t.Fatal("bad settings were accepted")
 	}
 	for _, want := range []string{"addr", "database-url", "scrape-interval", "kubelet-access",
-		"grafana-user", "shard-index 3"} {
+		"grafana-user", "shard-index 3", `resync-interval = "never" from --resync-interval`,
+		`addr = "no-port" from CANOPY_ADDR`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %q:\n%v", want, err)
 		}
@@ -93,6 +94,13 @@ func TestLoadConfigReportsEveryProblem(t *testing.T) {
 // TestReadmeConfigTable keeps the README's configuration table generated from
 // the options table: run `go run ./cmd/canopy config` and paste it between the
 // markers when this fails.
+func TestLoadConfigChecksPortRange(t *testing.T) {
+	_, err := LoadConfig("test", []string{"--addr", "127.0.0.1:99999"}, envOf(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "port must be") {
+		t.Errorf("port 99999 accepted or not explained: %v", err)
+	}
+}
+
 func TestReadmeConfigTable(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {

@@ -112,6 +112,9 @@ func (ft fileTarget) validate(i int) (source.Target, []error) {
 	if (t.CAFile != "" || t.InsecureSkipVerify) && strings.HasPrefix(t.URL, "http://") {
 		bad("caFile and insecureSkipVerify need an https url")
 	}
+	if t.BearerTokenFile != "" && strings.HasPrefix(t.URL, "http://") {
+		bad("bearerTokenFile needs an https url: the token would cross the network in clear")
+	}
 	return t, errs
 }
 

@@ -74,6 +74,10 @@ targets:
     insecureSkipVerify: true
   - node: worker-5
     kind: kubelet-summary
+  - node: worker-6
+    url: http://10.0.0.9:10255/metrics/cadvisor
+    kind: kubelet-cadvisor
+    bearerTokenFile: /token
 `
 	got, err := discovery.ParseTargets([]byte(file))
 	if !errors.Is(err, discovery.ErrInvalidTargets) {
@@ -90,6 +94,7 @@ targets:
 		`targets[3]: node "worker-3" kind "kubelet-cadvisor" is already listed at targets[2]`,
 		"targets[4]: caFile and insecureSkipVerify need an https url",
 		`targets[5]: url "": url is required`,
+		"targets[6]: bearerTokenFile needs an https url",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q:\n%v", want, err)
