@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -260,17 +261,31 @@ func (c *Collector) Cycle(ctx context.Context) (aggregate.CycleStats, error) {
 	if err != nil {
 		return aggregate.CycleStats{}, err
 	}
-	c.machines.refresh(ctx, targets)
-	payloads := c.scraper.Scrape(ctx, targets)
-
-	// The kubelets' /pods answers are pod facts, not usage: they are taken
-	// out before aggregation.
-	metrics, podPayloads := splitPods(payloads)
-	pods, err := c.currentPods(podPayloads)
-	if err != nil {
-		return aggregate.CycleStats{}, err
+	var pods []source.Pod
+	if c.pods != nil {
+		if pods, err = c.pods.List(); err != nil {
+			return aggregate.CycleStats{}, fmt.Errorf("gather pods: %w", err)
+		}
 	}
-	st := c.agg.Cycle(metrics, pods)
+	c.machines.refresh(ctx, targets)
+
+	// Each metrics body is read into the aggregator as it arrives, a window
+	// at a time, so no body is ever whole in memory. The kubelets' /pods
+	// answers are pod facts, not usage, and are kept apart.
+	c.agg.BeginCycle()
+	c.scraper.StreamBodies(ctx, targets, func(p source.Payload, body io.Reader) error {
+		if p.Target.Kind == source.KubeletPods {
+			if c.pods == nil {
+				c.kubePods.observe(p, start)
+			}
+			return nil
+		}
+		return c.agg.AddFrom(p, body)
+	})
+	if c.pods == nil {
+		pods = c.kubePods.current(start)
+	}
+	st := c.agg.EndCycle(pods)
 	c.cycleStats.observe(time.Since(start), len(targets))
 	return st, nil
 }
@@ -286,31 +301,6 @@ func (c *Collector) targets() ([]source.Target, error) {
 		return nil, fmt.Errorf("discover targets: %w", err)
 	}
 	return discovery.Merge(static, discovered), nil
-}
-
-// currentPods returns the pods from the informer, or else from the kubelets.
-func (c *Collector) currentPods(podPayloads []source.Payload) ([]source.Pod, error) {
-	if c.pods != nil {
-		pods, err := c.pods.List()
-		if err != nil {
-			return nil, fmt.Errorf("gather pods: %w", err)
-		}
-		return pods, nil
-	}
-	return c.kubePods.update(podPayloads, time.Now()), nil
-}
-
-// splitPods moves kubelet-pods payloads out of the metrics payloads.
-func splitPods(payloads []source.Payload) (metrics, pods []source.Payload) {
-	metrics = payloads[:0:0]
-	for _, p := range payloads {
-		if p.Target.Kind == source.KubeletPods {
-			pods = append(pods, p)
-			continue
-		}
-		metrics = append(metrics, p)
-	}
-	return metrics, pods
 }
 
 // Machines returns the machine facts read from standalone cAdvisors.

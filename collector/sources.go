@@ -21,7 +21,9 @@ import (
 type kubeletPods struct {
 	log     *slog.Logger
 	keepFor time.Duration
-	nodes   map[string]*nodePods
+
+	mu    sync.Mutex
+	nodes map[string]*nodePods
 }
 
 type nodePods struct {
@@ -35,25 +37,33 @@ func newKubeletPods(log *slog.Logger, keepFor time.Duration) *kubeletPods {
 	return &kubeletPods{log: log, keepFor: keepFor, nodes: make(map[string]*nodePods)}
 }
 
-// update reads this cycle's /pods answers and returns every node's pods.
-func (k *kubeletPods) update(payloads []source.Payload, now time.Time) []source.Pod {
-	for _, p := range payloads {
-		n := k.nodes[p.Target.Node]
-		if n == nil {
-			n = &nodePods{up: true}
-			k.nodes[p.Target.Node] = n
-		}
-		n.seen = now
-		err := p.Err
-		if err == nil {
-			var pods []source.Pod
-			if pods, err = discovery.DecodePodList(p.Body, p.Target.Node); err == nil {
-				n.pods, n.at = pods, now
-			}
-		}
-		k.note(p.Target.Node, n, err)
+// observe reads one node's /pods answer of this cycle. It is safe for
+// concurrent use; the body is not used after it returns.
+func (k *kubeletPods) observe(p source.Payload, now time.Time) {
+	var pods []source.Pod
+	err := p.Err
+	if err == nil {
+		pods, err = discovery.DecodePodList(p.Body, p.Target.Node)
 	}
 
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := k.nodes[p.Target.Node]
+	if n == nil {
+		n = &nodePods{up: true}
+		k.nodes[p.Target.Node] = n
+	}
+	n.seen = now
+	if err == nil {
+		n.pods, n.at = pods, now
+	}
+	k.note(p.Target.Node, n, err)
+}
+
+// current returns every node's pods, dropping nodes no longer scraped.
+func (k *kubeletPods) current(now time.Time) []source.Pod {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	var out []source.Pod
 	for name, n := range k.nodes {
 		switch {

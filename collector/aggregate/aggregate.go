@@ -20,6 +20,7 @@ package aggregate
 
 import (
 	"cmp"
+	"io"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -75,11 +76,14 @@ func (o *Options) setDefaults() {
 }
 
 // Aggregator keeps the collector's state across cycles and serves its
-// latest figures. Cycle must be called from one goroutine at a time;
-// Collect and the UsageReader methods may run concurrently with it.
+// latest figures. One cycle runs at a time: Cycle, or BeginCycle, Add from
+// any number of goroutines, then EndCycle. Collect and the UsageReader
+// methods may run concurrently with a cycle.
 type Aggregator struct {
 	opts     Options
 	log      *slog.Logger
+	mu       sync.Mutex // guards nodes and cur while Add runs
+	cur      *cycle     // the cycle begun, nil between cycles
 	nodes    map[string]*node
 	pods     map[podKey]*podState
 	spaces   map[string]*counters
@@ -134,7 +138,7 @@ type CycleStats struct {
 	Failed   int           // payloads that counted as failures
 	Samples  int           // samples of Canopy's families read
 	Pods     int           // pods with figures in the new snapshot
-	Duration time.Duration // time spent in Cycle
+	Duration time.Duration // from the cycle's beginning to its end
 }
 
 // New returns an Aggregator with nothing seen yet.
@@ -150,81 +154,160 @@ func New(opts Options) *Aggregator {
 	return a
 }
 
-// Cycle runs one collector cycle: it parses every payload, applies the
-// rules, advances the counters and swaps in the new figures atomically. A
-// payload with Err set counts as a failed scrape of its node and endpoint.
+// Cycle runs one collector cycle over payloads held all at once: it is
+// BeginCycle, Add of every payload (nodes in parallel, each node's payloads
+// in order) and EndCycle. The collector streams payloads instead, so that
+// bodies are not all in memory together.
 func (a *Aggregator) Cycle(payloads []source.Payload, pods []source.Pod) CycleStats {
-	start := a.opts.Now()
+	a.BeginCycle()
+	byNode := make(map[string][]*source.Payload)
+	var names []string
+	for k := range payloads {
+		p := &payloads[k]
+		if _, ok := byNode[p.Target.Node]; !ok {
+			names = append(names, p.Target.Node)
+		}
+		byNode[p.Target.Node] = append(byNode[p.Target.Node], p)
+	}
+	a.parallel(len(names), func(k int) {
+		for _, p := range byNode[names[k]] {
+			_ = a.add(p, nil)
+		}
+	})
+	return a.EndCycle(pods)
+}
+
+// cycle is the state of the cycle between BeginCycle and EndCycle.
+type cycle struct {
+	start    time.Time
+	before   map[*target]bool // target health when the cycle began
+	touched  map[string]*node // nodes with at least one payload
+	payloads int
+	failed   int
+}
+
+// BeginCycle starts a cycle: Add then takes its payloads one at a time, and
+// EndCycle applies the rules and swaps in the new figures. A cycle already
+// begun and not ended is discarded, its payloads' data kept.
+func (a *Aggregator) BeginCycle() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.cur = &cycle{start: a.opts.Now(), before: a.health(), touched: make(map[string]*node)}
+}
+
+// Add parses one payload of the current cycle into its node's state at
+// once, so the body is not used after Add returns and its buffer can be
+// reused. A payload with Err set counts as a failed scrape of its node and
+// endpoint. Add is safe for concurrent use between BeginCycle and EndCycle;
+// payloads of one node are read one after the other. Without BeginCycle, Add
+// begins a cycle itself.
+func (a *Aggregator) Add(p source.Payload) {
+	_ = a.AddFrom(p, nil)
+}
+
+// AddFrom is Add for a metrics answer whose body is read from body a window
+// at a time rather than held in p.Body, so that the body is never whole in
+// memory. An error of body ends the reading and counts as a failed scrape,
+// like p.Err would; AddFrom returns it. The time spent reading is added to
+// the endpoint's scrape duration. A nil body is Add.
+func (a *Aggregator) AddFrom(p source.Payload, body io.Reader) error {
+	return a.add(&p, body)
+}
+
+func (a *Aggregator) add(p *source.Payload, body io.Reader) error {
+	a.mu.Lock()
+	if a.cur == nil {
+		a.cur = &cycle{start: a.opts.Now(), before: a.health(), touched: make(map[string]*node)}
+	}
+	c := a.cur
+	n := a.nodes[p.Target.Node]
+	if n == nil {
+		n = newNode(p.Target.Node, &a.opts)
+		a.nodes[p.Target.Node] = n
+	}
+	if c.touched[n.name] == nil {
+		c.touched[n.name] = n
+		n.begin(c.start)
+	}
+	c.payloads++
+	a.mu.Unlock()
+
+	n.mu.Lock()
+	up, err := n.processPayload(p, body, c.start)
+	n.mu.Unlock()
+	if !up {
+		a.mu.Lock()
+		c.failed++
+		a.mu.Unlock()
+	}
+	return err
+}
+
+// EndCycle ends the cycle begun by BeginCycle: it applies the rules that
+// need every node and pod, advances the counters and swaps in the new
+// figures atomically. No Add of the cycle may still be running.
+func (a *Aggregator) EndCycle(pods []source.Pod) CycleStats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.cur
+	if c == nil {
+		c = &cycle{start: a.opts.Now(), before: a.health(), touched: make(map[string]*node)}
+	}
+	a.cur = nil
+	now := c.start
+
 	podIndex := make(map[podKey]*source.Pod, len(pods))
 	for k := range pods {
 		podIndex[podKey{pods[k].Namespace, pods[k].Name}] = &pods[k]
 	}
-
-	// Group payloads per node, then process nodes in parallel: each worker
-	// touches only its node's state.
-	byNode := make(map[string][]*source.Payload)
-	for k := range payloads {
-		p := &payloads[k]
-		byNode[p.Target.Node] = append(byNode[p.Target.Node], p)
-	}
-	work := make([]*node, 0, len(byNode))
-	for name := range byNode {
-		n := a.nodes[name]
-		if n == nil {
-			n = newNode(name, &a.opts)
-			a.nodes[name] = n
-		}
+	work := make([]*node, 0, len(c.touched))
+	for _, n := range c.touched {
 		work = append(work, n)
 	}
-	before := a.health()
-	a.runNodes(work, byNode, podIndex, start)
+	a.parallel(len(work), func(k int) {
+		work[k].assemble(podIndex, now)
+		work[k].forget(now)
+	})
 
 	// Nodes without payloads this cycle still serve their recent data.
 	for name, n := range a.nodes {
-		if _, ok := byNode[name]; ok {
+		if c.touched[name] != nil {
 			continue
 		}
-		if start.Sub(n.lastAt) > a.opts.ForgetAfter {
+		if now.Sub(n.lastAt) > a.opts.ForgetAfter {
 			delete(a.nodes, name)
 			continue
 		}
-		n.assemble(podIndex, start)
+		n.assemble(podIndex, now)
 	}
-	a.logChanges(before)
+	a.logChanges(c.before)
 
-	snap := a.merge(pods, podIndex, start)
+	snap := a.merge(pods, podIndex, now)
 	a.last.Store(snap)
 
-	st := CycleStats{Nodes: len(byNode), Payloads: len(payloads), Pods: len(snap.pods)}
+	st := CycleStats{Nodes: len(c.touched), Payloads: c.payloads, Failed: c.failed,
+		Pods: len(snap.pods)}
 	for _, n := range work {
 		for _, t := range n.targets {
 			st.Samples += t.samples
 		}
 	}
-	for k := range payloads {
-		t := a.nodes[payloads[k].Target.Node].targets[payloads[k].Target.Kind]
-		if !t.up {
-			st.Failed++
-		}
-	}
-	st.Duration = a.opts.Now().Sub(start)
+	st.Duration = a.opts.Now().Sub(c.start)
 	return st
 }
 
-// runNodes processes the nodes on opts.Workers goroutines.
-func (a *Aggregator) runNodes(work []*node, byNode map[string][]*source.Payload,
-	pods map[podKey]*source.Pod, now time.Time) {
+// parallel calls fn(0) to fn(count-1) on opts.Workers goroutines.
+func (a *Aggregator) parallel(count int, fn func(k int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(a.opts.Workers, len(work)) {
+	for range min(a.opts.Workers, count) {
 		wg.Go(func() {
 			for {
 				k := int(next.Add(1)) - 1
-				if k >= len(work) {
+				if k >= count {
 					return
 				}
-				n := work[k]
-				n.process(byNode[n.name], pods, now)
+				fn(k)
 			}
 		})
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"sync"
 	"time"
 
 	"canopy.dev/canopy/collector/parse"
@@ -64,36 +66,46 @@ func failureReason(p *source.Payload) string {
 	return reasonTransport
 }
 
-// ingest parses one good payload into sc. It returns the reason the payload
-// counts as failed, or "" when its data is good.
-func (n *node) ingest(sc *scrape, p *source.Payload, t *target) string {
+// ingest parses one good payload into sc, from body if it is not nil, else
+// from p.Body. It returns the reason the payload counts as failed, or ""
+// when its data is good, and the error that ended the reading of body.
+func (n *node) ingest(sc *scrape, p *source.Payload, body io.Reader,
+	t *target) (string, error) {
 	if sc.kind == source.KubeletSummary {
+		if body != nil {
+			n.logErr = fmt.Errorf("read summary: %w", errStreamedJSON)
+			return reasonInvalid, n.logErr
+		}
 		s, err := parse.Summary(p.Body)
 		if err != nil {
 			n.logErr = err
-			return reasonInvalid
+			return reasonInvalid, nil
 		}
 		t.samples = len(s.Pods)
 		sc.sum = s
-		return ""
+		return "", nil
 	}
 
 	format, err := parse.FormatOf(p.ContentType)
 	switch {
 	case errors.Is(err, parse.ErrProtobuf):
 		n.logErr = err
-		return reasonProtobuf
+		return reasonProtobuf, nil
 	case err != nil:
 		n.logErr = err
-		return reasonContentType
+		return reasonContentType, nil
 	}
 
 	sc.gen++
 	n.scrapeErr, n.machineErr, n.maxTs, n.containerSamples = false, false, 0, 0
 	n.curScrape, n.curKind = sc, sc.kind
-	st := n.scanner.Metrics(p.Body, format, n.addSample)
+	st, readErr := n.scan(p, body, format)
 	t.samples = st.Samples
 	t.countDrops(st.Dropped)
+	if readErr != nil {
+		n.logErr = readErr
+		return failureReason(&source.Payload{StatusCode: p.StatusCode, Err: readErr}), readErr
+	}
 	n.dropStale(sc)
 
 	if n.machineErr {
@@ -101,11 +113,34 @@ func (n *node) ingest(sc *scrape, p *source.Payload, t *target) string {
 	}
 	switch {
 	case n.scrapeErr:
-		return reasonScrapeError
+		return reasonScrapeError, nil
 	case len(sc.inst) == 0 || n.containerSamples == 0:
-		return reasonNoData
+		return reasonNoData, nil
 	}
-	return ""
+	return "", nil
+}
+
+// errStreamedJSON means a /stats/summary body came as a reader: it is read
+// whole, never a window at a time.
+var errStreamedJSON = errors.New("JSON body handed as a stream")
+
+// windows are the buffers bodies handed as readers are read through. Only
+// the payloads being read hold one, whatever the number of nodes.
+var windows = sync.Pool{New: func() any { return new([]byte) }}
+
+// scan reads the payload's samples into the current scrape, from body a
+// window at a time when it is not nil. It adds the time spent reading body
+// to the endpoint's duration.
+func (n *node) scan(p *source.Payload, body io.Reader, format parse.Format) (parse.Stats, error) {
+	if body == nil {
+		return n.scanner.Metrics(p.Body, format, n.addSample), nil
+	}
+	start := time.Now()
+	w := windows.Get().(*[]byte)
+	defer windows.Put(w)
+	st, err := n.scanner.MetricsFrom(body, format, w, n.addSample)
+	n.targets[p.Target.Kind].duration += time.Since(start)
+	return st, err
 }
 
 // addSample stores one parsed sample into the current scrape's instances.

@@ -2,6 +2,8 @@ package aggregate
 
 import (
 	"fmt"
+	"io"
+	"sync"
 	"time"
 
 	stats "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
@@ -19,9 +21,10 @@ const (
 	SourceSummary   = "summary"    // /stats/summary, neither of the above
 )
 
-// node holds what Canopy keeps of one node between cycles. Only the cycle's
-// worker for that node touches it while a cycle runs.
+// node holds what Canopy keeps of one node between cycles. Add reads one of
+// its payloads at a time, under mu; EndCycle alone touches it otherwise.
 type node struct {
+	mu         sync.Mutex // held while one of the node's payloads is read
 	name       string
 	staleAfter time.Duration
 	keepFor    time.Duration // a failed endpoint's last good data is used this long
@@ -109,23 +112,18 @@ func newNode(name string, o *Options) *node {
 	}
 }
 
-// process ingests the node's payloads of this cycle and leaves the pods'
-// figures in n.out.
-func (n *node) process(payloads []*source.Payload, pods map[podKey]*source.Pod, now time.Time) {
+// begin prepares the node for its first payload of a cycle.
+func (n *node) begin(now time.Time) {
 	n.lastAt = now
 	for _, sc := range n.scrapes {
 		sc.fresh = false
 	}
-	for _, p := range payloads {
-		n.processPayload(p, now)
-	}
-	n.assemble(pods, now)
-	n.forget(now)
 }
 
 // processPayload updates the endpoint's health and, for a good answer, its
-// data.
-func (n *node) processPayload(p *source.Payload, now time.Time) {
+// data, read from body when it is not nil. It reports whether the endpoint
+// is up, and the error that ended the reading of body.
+func (n *node) processPayload(p *source.Payload, body io.Reader, now time.Time) (bool, error) {
 	kind := p.Target.Kind
 	t := n.targets[kind]
 	if t == nil {
@@ -140,10 +138,11 @@ func (n *node) processPayload(p *source.Payload, now time.Time) {
 	}
 
 	reason := ""
+	var readErr error
 	if p.Err != nil {
 		reason, n.logErr = failureReason(p), p.Err
 	} else {
-		reason = n.ingest(sc, p, t)
+		reason, readErr = n.ingest(sc, p, body, t)
 	}
 	if reason != "" {
 		t.up = false
@@ -156,9 +155,10 @@ func (n *node) processPayload(p *source.Payload, now time.Time) {
 			// The body was read over the last good data: none of it is trusted.
 			sc.okAt = time.Time{}
 		}
-		return
+		return false, readErr
 	}
 	t.up, sc.okAt, sc.fresh = true, now, true
+	return true, nil
 }
 
 // valid returns the endpoint's data if it is fresh or recent enough.

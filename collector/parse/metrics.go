@@ -1,7 +1,9 @@
 package parse
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"math"
 )
 
@@ -119,8 +121,63 @@ func (st *Stats) drop(reason string) {
 // counted, and lines that cannot be named are counted as syntax drops.
 func (s *Scanner) Metrics(body []byte, f Format, fn func(*Sample)) Stats {
 	var st Stats
-	var smp Sample
 	s.Reset(body, f)
+	s.scan(&st, fn)
+	return st
+}
+
+// MetricsFrom reads a body like Metrics, but from r a window at a time, so
+// that only the window is in memory however large the body is: the same
+// body gives the same samples and Stats. *window is the buffer to read
+// into, grown when a line is longer than it and kept for the next call.
+// It stops at the first error of r other than io.EOF and returns it with
+// the Stats of the lines read so far.
+func (s *Scanner) MetricsFrom(r io.Reader, f Format, window *[]byte,
+	fn func(*Sample)) (Stats, error) {
+	var st Stats
+	buf := (*window)[:0]
+	defer func() { *window = buf[:0] }()
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, minWindow)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // a line longer than the window
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		// Whole lines only, but all of them at the end of the body. What was
+		// kept from earlier reads has no line break.
+		end := 0
+		if i := bytes.LastIndexByte(buf[len(buf)-n:], '\n'); i >= 0 {
+			end = len(buf) - n + i + 1
+		}
+		if errors.Is(err, io.EOF) {
+			end = len(buf)
+		}
+		if end > 0 {
+			s.Reset(buf[:end], f)
+			if s.scan(&st, fn) {
+				return st, nil // OpenMetrics' # EOF: the rest is not read
+			}
+			buf = buf[:copy(buf, buf[end:])]
+		}
+		switch {
+		case errors.Is(err, io.EOF):
+			return st, nil
+		case err != nil:
+			return st, err
+		}
+	}
+}
+
+// minWindow is the smallest window MetricsFrom reads into.
+const minWindow = 32 << 10
+
+// scan reads the lines of the body set by Reset into st and fn. It reports
+// whether it stopped at OpenMetrics' "# EOF".
+func (s *Scanner) scan(st *Stats, fn func(*Sample)) bool {
+	var smp Sample
 	for s.Next() {
 		st.Lines++
 		fam := FamilyNone
@@ -147,7 +204,7 @@ func (s *Scanner) Metrics(body []byte, f Format, fn func(*Sample)) Stats {
 		st.Samples++
 		fn(&smp)
 	}
-	return st
+	return s.eof
 }
 
 func dropReason(err error) string {

@@ -81,6 +81,7 @@ type Scanner struct {
 	body   []byte
 	pos    int
 	format Format
+	eof    bool // OpenMetrics' "# EOF" was read
 
 	line    []byte // the current line, without its line break
 	name    []byte // the metric name; nil until parsed for `{"name"}` lines
@@ -96,7 +97,7 @@ type Scanner struct {
 
 // Reset makes s read body in format f from the start.
 func (s *Scanner) Reset(body []byte, f Format) {
-	s.body, s.pos, s.format = body, 0, f
+	s.body, s.pos, s.format, s.eof = body, 0, f, false
 	s.line, s.name = nil, nil
 }
 
@@ -113,7 +114,7 @@ func (s *Scanner) Next() bool {
 		}
 		if line[i] == '#' {
 			if s.format == OpenMetrics && isEOF(line) {
-				s.pos = len(s.body)
+				s.pos, s.eof = len(s.body), true
 				return false
 			}
 			continue

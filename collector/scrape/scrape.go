@@ -1,7 +1,8 @@
 // Package scrape fetches the raw answers of kubelet and cAdvisor endpoints:
 // one goroutine per target per cycle, each with its own deadline inside the
-// cycle's, bounded concurrency, size-limited bodies read into buffers that
-// are reused from cycle to cycle, bearer tokens re-read when they rotate, and
+// cycle's, bounded concurrency, size-limited bodies either read into buffers
+// that are reused from cycle to cycle or handed over as readers to be read a
+// window at a time (StreamBodies), bearer tokens re-read when they rotate, and
 // the API server's transport for targets reached through its node proxy. It
 // also reads a standalone cAdvisor's machine facts from its REST API.
 //
@@ -19,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -70,6 +72,11 @@ type Options struct {
 	Concurrency int
 	// MaxBodyBytes bounds a body after decompression.
 	MaxBodyBytes int64
+	// MaxBodies bounds the bodies Stream holds at once (being read or handed
+	// to its callback), whatever Concurrency is; StreamBodies holds only its
+	// JSON bodies so. Their buffers are kept and
+	// reused from cycle to cycle. Default twice GOMAXPROCS, at least 4.
+	MaxBodies int
 	// APIServer, when set, is used for every target whose URL lies under its
 	// host: those are the node-proxy targets, and the API server's
 	// credentials and CA apply instead of the target's own.
@@ -87,7 +94,7 @@ type Scraper struct {
 	apiHost string       // scheme://host[:port] of the API server, or ""
 	api     *http.Client // the API server's client, or nil
 
-	pool sync.Pool // *[]byte bodies for Stream
+	bodies chan *[]byte // Stream's free body buffers, MaxBodies of them
 
 	mu      sync.Mutex
 	clients map[tlsKey]*tlsClient
@@ -115,6 +122,7 @@ func New(opts Options) (*Scraper, error) {
 	opts.Timeout = cmp.Or(opts.Timeout, DefaultTimeout)
 	opts.Concurrency = cmp.Or(opts.Concurrency, DefaultConcurrency)
 	opts.MaxBodyBytes = cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes)
+	opts.MaxBodies = cmp.Or(opts.MaxBodies, max(4, 2*runtime.GOMAXPROCS(0)))
 	opts.UserAgent = cmp.Or(opts.UserAgent, "canopy-collector")
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -130,7 +138,10 @@ func New(opts Options) (*Scraper, error) {
 		tokens:  make(map[string]*tokenFile),
 		states:  make(map[targetKey]*targetState),
 	}
-	s.pool.New = func() any { return new([]byte) }
+	s.bodies = make(chan *[]byte, opts.MaxBodies)
+	for range opts.MaxBodies {
+		s.bodies <- new([]byte)
+	}
 	if opts.APIServer != nil {
 		if err := s.initAPIServer(opts.APIServer); err != nil {
 			return nil, err
@@ -173,7 +184,10 @@ func (s *Scraper) Scrape(ctx context.Context, targets []source.Target) []source.
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			payloads[i] = s.scrapeOne(ctx, targets[i], &states[i].buf)
+			buf := &states[i].buf
+			payloads[i] = s.scrapeOne(ctx, targets[i], func(context.Context) (*[]byte, error) {
+				return buf, nil
+			})
 		})
 	}
 	wg.Wait()
@@ -207,9 +221,15 @@ func (s *Scraper) statesFor(targets []source.Target) []*targetState {
 
 // Stream fetches every target like Scrape, but hands each Payload to fn as
 // soon as it is read, on the goroutine that fetched it: fn runs for up to
-// Options.Concurrency targets at once and must be safe for that. A body is
-// valid only until fn returns; its buffer then goes back to a pool, so at
-// most Concurrency bodies are in memory whatever the number of targets.
+// Options.MaxBodies targets at once and must be safe for that. A body is
+// valid only until fn returns; its buffer is then reused, so at most
+// MaxBodies bodies are in memory whatever the number of targets. A scrape
+// whose answer arrives while every buffer is held waits for one within its
+// own deadline.
+//
+// TODO(scrape): a kubelet that sends its headers and then trickles its body
+// holds a buffer until its timeout; MaxBodies of those at once delay the
+// rest. Parsing the body as it arrives would need no buffer at all.
 func (s *Scraper) Stream(ctx context.Context, targets []source.Target,
 	fn func(source.Payload)) {
 	states := s.statesFor(targets)
@@ -226,41 +246,135 @@ func (s *Scraper) Stream(ctx context.Context, targets []source.Target,
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			buf := s.pool.Get().(*[]byte)
-			defer s.pool.Put(buf)
-			p := s.scrapeOne(ctx, targets[i], buf)
+			var held *[]byte
+			p := s.scrapeOne(ctx, targets[i], s.bodyBuffer(&held))
 			fn(p)
+			if held != nil {
+				s.bodies <- held
+			}
 			s.noteState(p, states[i])
 		})
 	}
 	wg.Wait()
 }
 
-// scrapeOne fetches one target under its own deadline into *buf.
-func (s *Scraper) scrapeOne(ctx context.Context, t source.Target, buf *[]byte) source.Payload {
+// StreamBodies fetches every target like Stream, but hands fn the body of a
+// good metrics answer (every kind but kubelet-summary and kubelet-pods) as
+// a reader, with Payload.Body nil, so that fn can read it a window at a
+// time: a body is then never whole in memory. The reader is valid only until
+// fn returns. It fails past MaxBodyBytes with ErrBodyTooLarge and at the
+// target's deadline with an error wrapping context.DeadlineExceeded. fn
+// returns the error that ended its reading, or nil. JSON answers, failures
+// and untried targets come with a nil reader, as Stream hands them.
+func (s *Scraper) StreamBodies(ctx context.Context, targets []source.Target,
+	fn func(p source.Payload, body io.Reader) error) {
+	states := s.statesFor(targets)
+	sem := make(chan struct{}, s.opts.Concurrency)
+	var wg sync.WaitGroup
+	for i := range targets {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			p := s.failed(targets[i], ctx.Err(), 0)
+			_ = fn(p, nil)
+			s.noteState(p, states[i])
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			s.streamOne(ctx, targets[i], states[i], fn)
+		})
+	}
+	wg.Wait()
+}
+
+// streamOne fetches one target for StreamBodies.
+func (s *Scraper) streamOne(ctx context.Context, t source.Target, st *targetState,
+	fn func(source.Payload, io.Reader) error) {
+	if t.Kind == source.KubeletSummary || t.Kind == source.KubeletPods {
+		var held *[]byte
+		p := s.scrapeOne(ctx, t, s.bodyBuffer(&held))
+		_ = fn(p, nil)
+		if held != nil {
+			s.bodies <- held
+		}
+		s.noteState(p, st)
+		return
+	}
+
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	start := s.opts.Now()
-
-	req, err := s.request(ctx, t)
-	if err != nil {
-		return s.failedAt(t, err, 0, start)
-	}
-	client, err := s.clientFor(t)
-	if err != nil {
-		return s.failedAt(t, err, 0, start)
-	}
-
-	resp, err := client.Do(req)
-	if err != nil {
-		return s.failedAt(t, withContext(ctx, fmt.Errorf("get %s: %w", t.URL, err)), 0, start)
+	p, resp := s.get(ctx, t, start)
+	if resp == nil {
+		_ = fn(p, nil)
+		s.noteState(p, st)
+		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // let the conn be reused
-		return s.failedAt(t, s.statusError(t, resp), resp.StatusCode, start)
+	body := &bodyReader{ctx: ctx, url: t.URL, r: resp.Body, left: s.opts.MaxBodyBytes}
+	if err := fn(p, body); err != nil {
+		p.Err = err
 	}
+	s.noteState(p, st)
+}
 
+// bodyBuffer returns the buffer function of scrapeOne for Stream: it waits
+// for a free body buffer within the target's deadline and records it in
+// *held, to be given back once the body has been used.
+func (s *Scraper) bodyBuffer(held **[]byte) func(context.Context) (*[]byte, error) {
+	return func(ctx context.Context) (*[]byte, error) {
+		select {
+		case *held = <-s.bodies:
+			return *held, nil
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for a body buffer: %w", ctx.Err())
+		}
+	}
+}
+
+// bodyReader is a body handed out by StreamBodies: bounded, and its errors
+// say which target failed and whether the deadline was the cause.
+type bodyReader struct {
+	ctx  context.Context
+	url  string
+	r    io.Reader
+	left int64 // bytes still allowed
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1] // one byte more shows a body past the limit
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	switch {
+	case b.left < 0:
+		return n, fmt.Errorf("read body of %s: %w", b.url, ErrBodyTooLarge)
+	case err != nil && !errors.Is(err, io.EOF):
+		return n, withContext(b.ctx, fmt.Errorf("read body of %s: %w", b.url, err))
+	}
+	return n, err
+}
+
+// scrapeOne fetches one target under its own deadline. Once the answer is
+// known to be good, it reads the body into the buffer buffer returns.
+func (s *Scraper) scrapeOne(ctx context.Context, t source.Target,
+	buffer func(context.Context) (*[]byte, error)) source.Payload {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	start := s.opts.Now()
+	p, resp := s.get(ctx, t, start)
+	if resp == nil {
+		return p
+	}
+	defer resp.Body.Close()
+
+	buf, err := buffer(ctx)
+	if err != nil {
+		return s.failedAt(t, fmt.Errorf("read body of %s: %w", t.URL, err), resp.StatusCode,
+			start)
+	}
 	if n := resp.ContentLength; n > 0 && n <= s.opts.MaxBodyBytes {
 		*buf = slices.Grow((*buf)[:0], int(n)+1) // +1: room to see EOF
 	}
@@ -269,14 +383,40 @@ func (s *Scraper) scrapeOne(ctx context.Context, t source.Target, buf *[]byte) s
 		return s.failedAt(t, withContext(ctx, fmt.Errorf("read body of %s: %w", t.URL, err)),
 			resp.StatusCode, start)
 	}
+	p.Body, p.Duration = *buf, s.opts.Now().Sub(start)
+	return p
+}
+
+// get sends the GET for t. For a 200 answer it returns the Payload without
+// its body and the response, whose body the caller reads and closes; for
+// anything else, the failed Payload and a nil response.
+func (s *Scraper) get(ctx context.Context, t source.Target,
+	start time.Time) (source.Payload, *http.Response) {
+	req, err := s.request(ctx, t)
+	if err != nil {
+		return s.failedAt(t, err, 0, start), nil
+	}
+	client, err := s.clientFor(t)
+	if err != nil {
+		return s.failedAt(t, err, 0, start), nil
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return s.failedAt(t, withContext(ctx, fmt.Errorf("get %s: %w", t.URL, err)), 0,
+			start), nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // let the conn be reused
+		return s.failedAt(t, s.statusError(t, resp), resp.StatusCode, start), nil
+	}
 	return source.Payload{
 		Target:      t,
-		Body:        *buf,
 		ContentType: resp.Header.Get("Content-Type"),
 		ScrapedAt:   start,
 		Duration:    s.opts.Now().Sub(start),
 		StatusCode:  resp.StatusCode,
-	}
+	}, resp
 }
 
 // request builds the GET for t, with its Accept header and bearer token.

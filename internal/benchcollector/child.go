@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -47,6 +48,9 @@ func child(ctx context.Context, o options, log *slog.Logger) error {
 		}
 		go func() { _ = http.Serve(l, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})) }()
 	}
+	if o.heapProfile != "" {
+		defer writeHeapProfile(o.heapProfile, log)
+	}
 	if o.cycles == 0 {
 		return c.Run(ctx)
 	}
@@ -63,6 +67,20 @@ func child(ctx context.Context, o options, log *slog.Logger) error {
 		rep.Samples, rep.Pods = st.Samples, st.Pods
 	}
 	return json.NewEncoder(os.Stdout).Encode(rep)
+}
+
+// writeHeapProfile writes the child's heap profile, for
+// go tool pprof -sample_index=inuse_space.
+func writeHeapProfile(path string, log *slog.Logger) {
+	f, err := os.Create(path)
+	if err != nil {
+		log.Error("create heap profile", "error", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		log.Error("write heap profile", "error", err)
+	}
 }
 
 // usage is what one child process cost.

@@ -5,7 +5,10 @@
 //     collector scrapes them every interval for a while, then each
 //     Prometheus binary given does the same work (scraping the same targets,
 //     evaluating four namespace recording rules of the mixin). CPU seconds
-//     and peak RSS of each child process come from getrusage.
+//     and peak RSS of each child process come from getrusage. A summary
+//     gives the medians over -runs and Canopy's ratios against the goals,
+//     judged against the newest Prometheus given: Prometheus 3 at
+//     /tmp/prom3/prometheus when it is there, else Debian's 2.42 alone.
 //   - scale: many nodes with many pods each, served by a few stand-in
 //     servers from the static targets file; the collector child runs a few
 //     cycles back to back and reports each cycle's time and its peak RSS.
@@ -34,14 +37,18 @@ func main() {
 	flag.DurationVar(&o.interval, "interval", 5*time.Second, "versus: scrape interval")
 	flag.IntVar(&o.targets, "targets", 20, "versus: stand-in kubelets")
 	flag.StringVar(&o.fixture, "fixture", defaultFixture(), "versus: cadvisor body to serve")
-	flag.StringVar(&o.prometheus, "prometheus", "/usr/bin/prometheus",
-		"versus: comma-separated Prometheus binaries to compare with")
+	flag.StringVar(&o.prometheus, "prometheus", "/usr/bin/prometheus,"+prom3Path,
+		"versus: comma-separated Prometheus binaries to compare with, oldest first; "+
+			"missing ones are skipped")
+	flag.IntVar(&o.runs, "runs", 1, "versus: runs of every side; the summary takes medians")
 	flag.IntVar(&o.nodes, "nodes", 1000, "scale: nodes")
 	flag.IntVar(&o.pods, "pods", 110, "scale: pods per node")
 	flag.IntVar(&o.cycles, "cycles", 4, "scale: cycles to run")
 	flag.IntVar(&o.servers, "servers", 4, "scale: stand-in servers sharing the nodes")
 	flag.StringVar(&o.targetsFile, "targets-file", "", "child: static targets file")
 	flag.StringVar(&o.listen, "listen", "", "child: serve /metrics here")
+	flag.StringVar(&o.heapProfile, "heapprofile", "",
+		"versus, scale: write the collector child's heap profile here when it ends")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -79,6 +86,8 @@ type options struct {
 	servers     int
 	targetsFile string
 	listen      string
+	heapProfile string
+	runs        int
 }
 
 // defaultFixture is the large cadvisor fixture under CANOPY_FIXTURES, else

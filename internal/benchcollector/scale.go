@@ -170,7 +170,7 @@ func scale(ctx context.Context, o options) error {
 	}
 	var out, errOut bytes.Buffer
 	cmd := exec.CommandContext(ctx, self, "-mode", "child", "-targets-file", path,
-		"-interval", "15s", "-cycles", strconv.Itoa(o.cycles))
+		"-interval", "15s", "-cycles", strconv.Itoa(o.cycles), "-heapprofile", o.heapProfile)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	started := time.Now()
 	if err := cmd.Run(); err != nil {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"debug/buildinfo"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -29,9 +31,32 @@ const recordingRules = `groups:
         expr: sum by (namespace) (rate(container_network_receive_bytes_total{namespace!=""}[1m]))
 `
 
+// prom3Path is where a Prometheus 3 built from the module proxy is looked
+// for by default; the issue's goal is judged against the newest Prometheus.
+const prom3Path = "/tmp/prom3/prometheus"
+
+// side is one process measured in versus: its name and each run's usage.
+type side struct {
+	name string
+	runs []usage
+}
+
+// median returns the run with the median CPU seconds and the median peak
+// RSS, which may come from different runs.
+func (s side) median() usage {
+	cpu := make([]time.Duration, len(s.runs))
+	rss := make([]int64, len(s.runs))
+	for i, u := range s.runs {
+		cpu[i], rss[i] = u.cpu, u.peakRSS
+	}
+	slices.Sort(cpu)
+	slices.Sort(rss)
+	return usage{cpu: cpu[len(cpu)/2], peakRSS: rss[len(rss)/2], wall: s.runs[0].wall}
+}
+
 // versus runs the collector, then each Prometheus, over the same stand-ins
 // for the same wall time, one after the other so they do not share the two
-// cores, and prints what each cost.
+// cores, o.runs times, and prints what each cost and the ratios.
 func versus(ctx context.Context, o options) error {
 	body, err := os.ReadFile(o.fixture)
 	if err != nil {
@@ -48,27 +73,72 @@ func versus(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(dir)
 
+	bins := binaries(o.prometheus)
+	o.runs = max(o.runs, 1)
 	fmt.Printf("versus: %d stand-in kubelets serving %s (%.1f MB),\n"+
-		"  every %s, for %s each, one after the other\n",
-		o.targets, filepath.Base(o.fixture), float64(len(body))/1e6, o.interval, o.duration)
-	canopy, err := runCanopy(ctx, o, dir, addrs)
-	if err != nil {
-		return err
+		"  every %s, for %s each, one after the other, %d run(s)\n",
+		o.targets, filepath.Base(o.fixture), float64(len(body))/1e6, o.interval, o.duration,
+		o.runs)
+	if !slices.Contains(bins, prom3Path) && len(bins) > 0 {
+		fmt.Printf("  no Prometheus 3 at %s: comparing against %s only\n", prom3Path,
+			strings.Join(bins, ", "))
 	}
-	fmt.Printf("  %-28s %s\n", "canopy collector", canopy)
 
-	for _, bin := range binaries(o.prometheus) {
-		prom, version, err := runPrometheus(ctx, o, dir, bin, addrs)
+	canopy := side{name: "canopy collector"}
+	proms := make([]side, len(bins))
+	for run := range o.runs {
+		u, err := runCanopy(ctx, o, dir, addrs)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("  %-28s %s\n", version, prom)
-		fmt.Printf("  %-28s CPU %.1f%% of Prometheus's (goal ≤ 20%%), "+
-			"peak RSS %.1f%% (goal ≤ 10%%)\n",
-			"  ratio", 100*canopy.cpu.Seconds()/prom.cpu.Seconds(),
-			100*float64(canopy.peakRSS)/float64(prom.peakRSS))
+		canopy.runs = append(canopy.runs, u)
+		fmt.Printf("  run %d %-28s %s\n", run+1, canopy.name, u)
+		for i, bin := range bins {
+			u, version, err := runPrometheus(ctx, o, dir, bin, addrs)
+			if err != nil {
+				return err
+			}
+			proms[i].name = version
+			proms[i].runs = append(proms[i].runs, u)
+			fmt.Printf("  run %d %-28s %s\n", run+1, version, u)
+		}
 	}
+	summarize(canopy, proms)
 	return nil
+}
+
+// summarize prints the medians and Canopy's ratios to each Prometheus. The
+// goals are judged against the last binary, the newest Prometheus.
+func summarize(canopy side, proms []side) {
+	c := canopy.median()
+	fmt.Printf("\nsummary (median of %d run(s)):\n", len(canopy.runs))
+	fmt.Printf("  %-30s %s\n", canopy.name, c)
+	for _, p := range proms {
+		fmt.Printf("  %-30s %s\n", p.name, p.median())
+	}
+	if len(proms) == 0 {
+		fmt.Println("  no Prometheus binary found: no ratios")
+		return
+	}
+	fmt.Println("goals: Canopy at most 1/5 of Prometheus's CPU and 1/10 of its peak RSS")
+	for i, p := range proms {
+		m := p.median()
+		cpu := c.cpu.Seconds() / m.cpu.Seconds()
+		rss := float64(c.peakRSS) / float64(m.peakRSS)
+		fmt.Printf("  vs %-27s CPU %5.1f%% (1/%.1f)  peak RSS %5.1f%% (1/%.1f)\n", p.name,
+			100*cpu, 1/cpu, 100*rss, 1/rss)
+		if i == len(proms)-1 {
+			fmt.Printf("  against %s: CPU goal %s, memory goal %s\n", p.name,
+				verdict(cpu <= 1.0/5), verdict(rss <= 1.0/10))
+		}
+	}
+}
+
+func verdict(met bool) string {
+	if met {
+		return "met"
+	}
+	return "NOT met"
 }
 
 // standIns starts n kubelets on 127.0.0.1 serving body at /metrics/cadvisor.
@@ -123,7 +193,8 @@ func runCanopy(ctx context.Context, o options, dir string, addrs []string) (usag
 	listen := freeAddr()
 	started := time.Now()
 	cmd, err := startProcess(self, []string{"-mode", "child", "-targets-file", path,
-		"-interval", o.interval.String(), "-listen", listen, "-cycles", "0"}, log)
+		"-interval", o.interval.String(), "-listen", listen, "-cycles", "0",
+		"-heapprofile", o.heapProfile}, log)
 	if err != nil {
 		return usage{}, err
 	}
@@ -245,7 +316,13 @@ func prometheusVersion(bin string) string {
 	if f := strings.Fields(first); len(f) >= 3 && f[2] != "(branch:" {
 		return "prometheus " + strings.TrimSuffix(f[2], ",")
 	}
-	return "prometheus " + bin // built without version stamps
+	// Built without version stamps: name the module version it was built
+	// from (v0.316.0 is Prometheus 3.x under the module proxy's numbering).
+	if info, err := buildinfo.ReadFile(bin); err == nil &&
+		info.Main.Path == "github.com/prometheus/prometheus" {
+		return "prometheus module " + info.Main.Version
+	}
+	return "prometheus " + bin
 }
 
 func freeAddr() string {
