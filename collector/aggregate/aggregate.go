@@ -39,8 +39,8 @@ type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 	// NamespaceFilter says which namespaces are tenants and their project
-	// label. Nil: every namespace, its project being the namespace without
-	// NamespacePrefix.
+	// label. Nil: every namespace; a namespace with NamespacePrefix has the
+	// rest of its name as project, any other an empty project label.
 	NamespaceFilter func(ns string) (project string, ok bool)
 	// NamespacePrefix is cut from a namespace to name its project when
 	// NamespaceFilter is nil. Default "canopy-".
@@ -65,8 +65,14 @@ func (o *Options) setDefaults() {
 	}
 	if o.NamespaceFilter == nil {
 		prefix := cmp.Or(o.NamespacePrefix, "canopy-")
+		// Every namespace is aggregated (admins see the whole cluster); only
+		// a tenant's carries a project label, so that a project can never
+		// share its label with a system namespace.
 		o.NamespaceFilter = func(ns string) (string, bool) {
-			return strings.TrimPrefix(ns, prefix), true
+			if project, ok := strings.CutPrefix(ns, prefix); ok {
+				return project, true
+			}
+			return "", true
 		}
 	}
 	o.StaleAfter = cmp.Or(o.StaleAfter, 2*time.Minute)

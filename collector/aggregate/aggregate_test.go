@@ -273,7 +273,9 @@ func TestFailedNode(t *testing.T) {
 
 	c.now = c.now.Add(20 * time.Second) // 35 s since the last good scrape
 	a.Cycle([]source.Payload{failed}, nil)
-	check(t, "working set aged out", nsValue(t, a, "memory_working_set_bytes", "t"), 0)
+	if ws := nsValue(t, a, "memory_working_set_bytes", "t"); !math.IsNaN(ws) {
+		t.Errorf("working set of a node down for two intervals = %g, want no series", ws)
+	}
 	check(t, "cpu kept", nsValue(t, a, "cpu_usage_seconds_total", "t"), 10)
 
 	// container_scrape_error 1 is a failure too, and adds nothing.
@@ -348,4 +350,18 @@ func prometheusRegistry(c prometheus.Collector) *prometheus.Registry {
 	r := prometheus.NewPedanticRegistry()
 	r.MustRegister(c)
 	return r
+}
+
+// TestDefaultProjectLabel: by default every namespace is aggregated, and only
+// tenant namespaces carry a project label.
+func TestDefaultProjectLabel(t *testing.T) {
+	body := cad("canopy-shop", "p", "a", "i", "/c", 1, 1, 10, 1) +
+		cad("kube-system", "p", "a", "i", "/k", 1, 1, 20, 1)
+	a := newTest(&clock{t0})
+	a.Cycle([]source.Payload{payload("n1", source.KubeletCadvisor, body)}, nil)
+	check(t, "tenant", value(t, a, "canopy_namespace_memory_working_set_bytes",
+		map[string]string{"namespace": "canopy-shop", "project": "shop"}), 10)
+	check(t, "system namespace without project", value(t, a,
+		"canopy_namespace_memory_working_set_bytes",
+		map[string]string{"namespace": "kube-system", "project": ""}), 20)
 }

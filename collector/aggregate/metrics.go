@@ -43,37 +43,40 @@ type tenantFamily struct {
 	help   string
 	typ    prometheus.ValueType
 	value  func(*figures) float64
+	// measured families are gauges of current usage: a row no node reported
+	// in this cycle (its node is down, say) has none, so Grafana shows a gap.
+	measured bool
 }
 
 // tenantFamilies is the one table the Descs, Collect and MetricNames use.
 var tenantFamilies = []tenantFamily{
 	{"cpu_usage_seconds_total", "CPU seconds used by application containers; " +
 		"counts a container's whole value when first seen, then its increases.",
-		prometheus.CounterValue, func(f *figures) float64 { return f.cpu }},
+		prometheus.CounterValue, func(f *figures) float64 { return f.cpu }, false},
 	{"memory_working_set_bytes", "Working set of the current application containers.",
-		prometheus.GaugeValue, func(f *figures) float64 { return f.ws }},
+		prometheus.GaugeValue, func(f *figures) float64 { return f.ws }, true},
 	{"memory_rss_bytes", "RSS of the current application containers.",
-		prometheus.GaugeValue, func(f *figures) float64 { return f.rss }},
+		prometheus.GaugeValue, func(f *figures) float64 { return f.rss }, true},
 	{"network_receive_bytes_total", "Bytes received by the pods' interfaces " +
 		"(host-network pods excluded).",
-		prometheus.CounterValue, func(f *figures) float64 { return f.rx }},
+		prometheus.CounterValue, func(f *figures) float64 { return f.rx }, false},
 	{"network_transmit_bytes_total", "Bytes sent by the pods' interfaces " +
 		"(host-network pods excluded).",
-		prometheus.CounterValue, func(f *figures) float64 { return f.tx }},
+		prometheus.CounterValue, func(f *figures) float64 { return f.tx }, false},
 	{"filesystem_usage_bytes", "Filesystem bytes used by application containers.",
-		prometheus.GaugeValue, func(f *figures) float64 { return f.fs }},
+		prometheus.GaugeValue, func(f *figures) float64 { return f.fs }, true},
 	{"container_restarts_total", "Container restarts; a deleted pod keeps what it added.",
-		prometheus.CounterValue, func(f *figures) float64 { return f.restarts }},
+		prometheus.CounterValue, func(f *figures) float64 { return f.restarts }, false},
 	{"oom_events_total", "Out-of-memory events of application containers.",
-		prometheus.CounterValue, func(f *figures) float64 { return f.oom }},
+		prometheus.CounterValue, func(f *figures) float64 { return f.oom }, false},
 	{"cpu_requests_cores", "CPU requested by the pods' containers.",
-		prometheus.GaugeValue, func(f *figures) float64 { return f.cpuReq }},
+		prometheus.GaugeValue, func(f *figures) float64 { return f.cpuReq }, false},
 	{"cpu_limits_cores", "CPU limits of the pods' containers.",
-		prometheus.GaugeValue, func(f *figures) float64 { return f.cpuLim }},
+		prometheus.GaugeValue, func(f *figures) float64 { return f.cpuLim }, false},
 	{"memory_requests_bytes", "Memory requested by the pods' containers.",
-		prometheus.GaugeValue, func(f *figures) float64 { return f.memReq }},
+		prometheus.GaugeValue, func(f *figures) float64 { return f.memReq }, false},
 	{"memory_limits_bytes", "Memory limits of the pods' containers.",
-		prometheus.GaugeValue, func(f *figures) float64 { return f.memLim }},
+		prometheus.GaugeValue, func(f *figures) float64 { return f.memLim }, false},
 }
 
 // Names of the families outside the per-level table.
@@ -174,6 +177,9 @@ func (a *Aggregator) Collect(ch chan<- prometheus.Metric) {
 			r := &rows[i]
 			lv := r.labelValues(l)
 			for k, f := range tenantFamilies {
+				if f.measured && r.measured == 0 {
+					continue
+				}
 				ch <- prometheus.MustNewConstMetric(d.tenant[l][k], f.typ, f.value(&r.figures), lv...)
 			}
 			if l == levelPod {

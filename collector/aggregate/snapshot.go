@@ -25,6 +25,9 @@ type figures struct {
 	txRate           float64
 	phases           [5]int // in the order of phases
 	sources          [4]int // in the order of sources
+	// measured counts the pods whose usage a node reported in this cycle;
+	// without one, the usage gauges are not exposed rather than shown as 0.
+	measured int
 }
 
 // row is one namespace, app or pod: its label values and figures.
@@ -78,6 +81,7 @@ func (a *Aggregator) merge(pods []source.Pod, podIndex map[podKey]*source.Pod,
 			r.ws += u.ws
 			r.rss += u.rss
 			r.fs += u.fs
+			r.measured = 1
 			if u.src != "" {
 				r.sources[slices.Index(sources, u.src)] = 1
 			}
@@ -237,6 +241,7 @@ func (a *Aggregator) build(prows map[podKey]*row, now time.Time) *snapshot {
 
 // sumGauges adds a pod's gauges, phase and source to a namespace or app.
 func (r *row) sumGauges(p *figures) {
+	r.measured += p.measured
 	r.ws += p.ws
 	r.rss += p.rss
 	r.fs += p.fs
