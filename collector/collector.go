@@ -310,13 +310,31 @@ func (c *Collector) Machines() []scrape.Machine { return c.machines.list() }
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.agg.Describe(ch)
 	c.cycleStats.describe(ch)
+	ch <- nodeCoresDesc
+	ch <- nodeMemoryDesc
 }
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.agg.Collect(ch)
 	c.cycleStats.collect(ch)
+	for _, m := range c.machines.list() {
+		ch <- prometheus.MustNewConstMetric(nodeCoresDesc, prometheus.GaugeValue,
+			float64(m.Cores), m.Node)
+		ch <- prometheus.MustNewConstMetric(nodeMemoryDesc, prometheus.GaugeValue,
+			float64(m.MemoryCapacityBytes), m.Node)
+	}
 }
+
+// Machine facts of standalone cAdvisor hosts, read from cAdvisor's REST API.
+var (
+	nodeCoresDesc = prometheus.NewDesc("canopy_node_cpu_cores",
+		"Logical CPU cores of a standalone cAdvisor host, from its REST API.",
+		[]string{"node"}, nil)
+	nodeMemoryDesc = prometheus.NewDesc("canopy_node_memory_capacity_bytes",
+		"Memory capacity of a standalone cAdvisor host, from its REST API.",
+		[]string{"node"}, nil)
+)
 
 // NamespaceUsage implements tenancy.UsageReader.
 func (c *Collector) NamespaceUsage(ns string) (tenancy.NamespaceUsage, bool) {
