@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,7 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"canopy.dev/canopy/collector"
 	"canopy.dev/canopy/collector/discovery"
@@ -29,32 +27,18 @@ import (
 )
 
 // One kube-apiserver for the package: it takes seconds to start.
-var (
-	apiOnce sync.Once
-	apiEnv  *envtest.Environment
-	apiCfg  *rest.Config
-	apiErr  error
-)
+var api testenv.APIServer
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if apiEnv != nil {
-		_ = apiEnv.Stop()
-	}
+	api.Stop()
 	os.Exit(code)
 }
 
 func apiServer(t *testing.T) (*rest.Config, kubernetes.Interface) {
 	t.Helper()
-	dir := testenv.KubeAssets(t)
-	apiOnce.Do(func() {
-		apiEnv = &envtest.Environment{BinaryAssetsDirectory: dir}
-		apiCfg, apiErr = apiEnv.Start()
-	})
-	if apiErr != nil {
-		t.Fatalf("start kube-apiserver: %v", apiErr)
-	}
-	return apiCfg, kubernetes.NewForConfigOrDie(apiCfg)
+	cfg := api.Config(t)
+	return cfg, kubernetes.NewForConfigOrDie(cfg)
 }
 
 // Bodies of two stand-in kubelets, containerd style: each pod has a pause
@@ -280,17 +264,13 @@ func TestCollectorInCluster(t *testing.T) {
 // user without nodes/proxy: the answer is 403 and the error says what to
 // grant.
 func TestProxyAccessNamesRBAC(t *testing.T) {
-	cfg, _ := apiServer(t)
-	user, err := apiEnv.AddUser(envtest.User{Name: "canopy-unprivileged"}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := scrape.New(scrape.Options{APIServer: user.Config()})
+	user := api.AddUser(t, "canopy-unprivileged")
+	s, err := scrape.New(scrape.Options{APIServer: user})
 	if err != nil {
 		t.Fatal(err)
 	}
 	targets, err := discovery.NodeTargets(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "w"}},
-		discovery.NodeOptions{Access: discovery.Proxy, APIServer: user.Config().Host})
+		discovery.NodeOptions{Access: discovery.Proxy, APIServer: user.Host})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package discovery_test
 import (
 	"context"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,9 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"canopy.dev/canopy/collector/discovery"
 	"canopy.dev/canopy/collector/source"
@@ -21,33 +18,18 @@ import (
 )
 
 // One kube-apiserver for the package: it takes seconds to start.
-var (
-	apiOnce sync.Once
-	apiEnv  *envtest.Environment
-	apiCfg  *rest.Config
-	apiErr  error
-)
+var api testenv.APIServer
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if apiEnv != nil {
-		_ = apiEnv.Stop()
-	}
+	api.Stop()
 	os.Exit(code)
 }
 
 // apiServer returns a client of the package's real API server.
 func apiServer(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	dir := testenv.KubeAssets(t)
-	apiOnce.Do(func() {
-		apiEnv = &envtest.Environment{BinaryAssetsDirectory: dir}
-		apiCfg, apiErr = apiEnv.Start()
-	})
-	if apiErr != nil {
-		t.Fatalf("start kube-apiserver: %v", apiErr)
-	}
-	return kubernetes.NewForConfigOrDie(apiCfg)
+	return kubernetes.NewForConfigOrDie(api.Config(t))
 }
 
 // createNode creates a Node and sets its status, as a kubelet would.

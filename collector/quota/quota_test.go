@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,42 +17,24 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"canopy.dev/canopy/collector/quota"
 	"canopy.dev/canopy/internal/testenv"
 )
 
-// One kube-apiserver for the package, started by the first test that needs
-// it and stopped by TestMain: it takes seconds to start.
-var (
-	apiOnce sync.Once
-	apiEnv  *envtest.Environment
-	apiCfg  *rest.Config
-	apiErr  error
-)
+// One kube-apiserver for the package: it takes seconds to start.
+var api testenv.APIServer
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if apiEnv != nil {
-		_ = apiEnv.Stop()
-	}
+	api.Stop()
 	os.Exit(code)
 }
 
 // apiServer returns a client of the package's real API server.
 func apiServer(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	dir := testenv.KubeAssets(t)
-	apiOnce.Do(func() {
-		apiEnv = &envtest.Environment{BinaryAssetsDirectory: dir}
-		apiCfg, apiErr = apiEnv.Start()
-	})
-	if apiErr != nil {
-		t.Fatalf("start kube-apiserver: %v", apiErr)
-	}
-	return kubernetes.NewForConfigOrDie(apiCfg)
+	return kubernetes.NewForConfigOrDie(api.Config(t))
 }
 
 // Metric names, spelled out here so that a renamed family fails the test.
