@@ -209,7 +209,9 @@ func (s *server) routes() chi.Router {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.observe, s.recoverer, limitBody, s.refuseQueryCredentials)
 	r.NotFound(s.notFound)
-	r.MethodNotAllowed(s.methodNotAllowed)
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		s.methodNotAllowed(w, req, r)
+	})
 
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)

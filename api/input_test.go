@@ -170,6 +170,9 @@ func testBadInput(t *testing.T, st tenancy.Store) {
 			if p := resp.problem(t); p.Detail == "" || p.Instance == "" {
 				t.Errorf("problem %+v lacks detail or instance", p)
 			}
+			if tc.status == http.StatusMethodNotAllowed && resp.header.Get("Allow") != "GET, POST" {
+				t.Errorf("405 Allow = %q, want \"GET, POST\"", resp.header.Get("Allow"))
+			}
 		})
 	}
 	if after := takeSnapshot(t, st, u.id); strings.Join(after.projects, ",") != strings.Join(before.projects, ",") || after.apps != before.apps {

@@ -3,9 +3,11 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"github.com/go-chi/chi/v5"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
@@ -184,6 +186,16 @@ func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
 	s.problem(w, r, fail(tenancy.ErrNotFound, "No route matches this path."))
 }
 
-func (s *server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+// methodNotAllowed answers 405 with the Allow header RFC 9110 asks for,
+// listing the methods root serves on this path.
+func (s *server) methodNotAllowed(w http.ResponseWriter, r *http.Request, root chi.Routes) {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete} {
+		if root.Match(chi.NewRouteContext(), m, r.URL.Path) {
+			allowed = append(allowed, m)
+		}
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
 	s.problem(w, r, fail(errMethodNotAllowed, "This path does not take "+r.Method+"."))
 }
