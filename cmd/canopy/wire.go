@@ -49,6 +49,7 @@ func wire(ctx context.Context, cfg *Config, logger *slog.Logger, store tenancy.S
 	reg *prometheus.Registry) (*parts, error) {
 	var p parts
 	var notify notifiers
+	var leading func() bool // set when replicas elect a leader
 
 	// The cluster, if there is one.
 	rest, source, err := kubeConfig(cfg.Kubeconfig)
@@ -91,6 +92,9 @@ func wire(ctx context.Context, cfg *Config, logger *slog.Logger, store tenancy.S
 		}
 		notify = append(notify, r)
 		p.background = append(p.background, part{"reconciler", r.Run})
+		if cfg.LeaderElection {
+			leading = r.Leading
+		}
 	}
 
 	// The Grafana sync.
@@ -112,14 +116,14 @@ func wire(ctx context.Context, cfg *Config, logger *slog.Logger, store tenancy.S
 	}
 
 	// The collector.
-	usage, collectorPart, err := wireCollector(cfg, logger, rest, kube, reg)
+	usage, collectorPart, err := wireCollector(cfg, logger, rest, kube, reg, leading)
 	if err != nil {
 		return nil, err
 	}
 	if collectorPart != nil {
 		p.background = append(p.background, *collectorPart)
 	}
-	quotaPart, err := wireQuota(cfg, logger, kube, reg)
+	quotaPart, err := wireQuota(cfg, logger, kube, reg, leading)
 	if err != nil {
 		return nil, err
 	}

@@ -154,6 +154,10 @@ func TestLeaderElection(t *testing.T) {
 		metricSum(t, registries[follower], "canopy_reconcile_leader") != 0 {
 		t.Errorf("canopy_reconcile_leader is not 1 on the leader and 0 on the follower")
 	}
+	if !replicas[leader].Leading() || replicas[follower].Leading() {
+		t.Errorf("Leading() = %v on the leader and %v on the follower, want true and false",
+			replicas[leader].Leading(), replicas[follower].Leading())
+	}
 
 	// The leader stops; the follower takes the Lease and the work over.
 	stops[leader]()
@@ -164,6 +168,9 @@ func TestLeaderElection(t *testing.T) {
 	eventually(t, 10*time.Second, func() error { return verifyProject(ctx, cs, second) })
 	if got := leaseHolder(t, lease); got != follower {
 		t.Errorf("lease holder %q after the leader stopped, want %q", got, follower)
+	}
+	if !replicas[follower].Leading() || replicas[leader].Leading() {
+		t.Error("Leading() did not move to the follower when the leader stopped")
 	}
 	if counters[follower].n.Load() == 0 || counters[leader].n.Load() != leaderWrites {
 		t.Errorf("follower made %d writes and the stopped leader %d more, want some and none",

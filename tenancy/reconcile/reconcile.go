@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -155,6 +156,7 @@ type Reconciler struct {
 	cache   listers
 	synced  []cache.InformerSynced
 	metrics *metrics
+	leading atomic.Bool
 
 	// mu guards queue: a queue exists only while this replica leads, so a
 	// follower drops notices and the next leader starts with a full pass.
@@ -315,6 +317,10 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	return r.runElected(ctx)
 }
 
+// Leading reports whether this replica leads now: it holds the Lease, or
+// leader election is off and Run is running.
+func (r *Reconciler) Leading() bool { return r.leading.Load() }
+
 // lead reconciles until ctx ends: a fresh queue, a full pass at once, the
 // workers and the periodic resync. It returns once every worker stopped.
 func (r *Reconciler) lead(ctx context.Context) {
@@ -326,7 +332,9 @@ func (r *Reconciler) lead(ctx context.Context) {
 	r.queue = q
 	r.mu.Unlock()
 	r.metrics.leader.Set(1)
+	r.leading.Store(true)
 	defer r.metrics.leader.Set(0)
+	defer r.leading.Store(false)
 
 	var wg sync.WaitGroup
 	for range r.cfg.Workers {
