@@ -2,9 +2,6 @@ package grafanasync
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"reflect"
@@ -12,6 +9,7 @@ import (
 	goapi "github.com/grafana/grafana-openapi-client-go/client"
 	"github.com/grafana/grafana-openapi-client-go/models"
 
+	"canopy.dev/canopy/api/auth"
 	"canopy.dev/canopy/tenancy"
 )
 
@@ -28,7 +26,7 @@ const (
 	// tokenName names the project tokens the sync mints for Grafana.
 	tokenName = "grafana"
 	// TokenPrefix starts every project token secret.
-	TokenPrefix = "cnp_"
+	TokenPrefix = auth.ProjectTokenPrefix
 )
 
 // desiredDataSource is the project's data source as the sync wants it,
@@ -153,15 +151,8 @@ func (s *Syncer) withNewToken(ctx context.Context, p *tenancy.Project,
 	return nil
 }
 
-// NewToken returns a new project token secret (TokenPrefix and 32 random
-// bytes in unpadded base64url) and the SHA-256 of the whole secret string,
-// which is what the store keeps and the API looks tokens up by.
+// NewToken returns a new project token secret and the hash the store keeps,
+// minted exactly as the API mints project tokens.
 func NewToken() (secret string, hash []byte, err error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", nil, fmt.Errorf("read random bytes: %w", err)
-	}
-	secret = TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
-	sum := sha256.Sum256([]byte(secret))
-	return secret, sum[:], nil
+	return auth.NewOpaqueToken(TokenPrefix)
 }
