@@ -33,9 +33,10 @@ import (
 // them: every commit that finished before that reader began is in the page.
 // A page read at a version older than the newest one seen is not kept.
 //
-// The check costs a read transaction, about a tenth of a cached request.
-// TODO(store): let readers that arrive while a check runs share the next
-// one, so that one check serves many concurrent requests.
+// The check costs a read transaction. Readers that arrive while a check
+// runs share the next one: it starts after all of them arrived, so it holds
+// every commit that finished before any of them began, and under load one
+// check serves many requests instead of queueing them one by one.
 //
 // PostgreSQL gets no cache: several Canopy replicas may write one database,
 // and nothing in one process learns of another's commits without asking
@@ -80,6 +81,12 @@ type listCache struct {
 	// newest is the last version current returned.
 	newest atomic.Pointer[dataVersion]
 
+	// batchMu guards next and checking: next gathers the readers that wait
+	// for a check that has not started yet.
+	batchMu  sync.Mutex
+	next     *versionBatch
+	checking bool
+
 	// pagesMu guards version and pages: the pages read at version.
 	pagesMu sync.RWMutex
 	version dataVersion
@@ -92,9 +99,57 @@ func newListCache(open func(ctx context.Context) (*sql.Conn, error)) *listCache 
 	return &listCache{open: open, pages: make(map[pageKey]cachedPage)}
 }
 
+// versionBatch is one version check shared by every reader that joined it
+// before it started.
+type versionBatch struct {
+	done chan struct{}
+	v    dataVersion
+	err  error
+}
+
 // current returns the version of the database now: every commit that
 // finished before the call is in it.
 func (c *listCache) current(ctx context.Context) (dataVersion, error) {
+	c.batchMu.Lock()
+	b := c.next
+	if b == nil {
+		b = &versionBatch{done: make(chan struct{})}
+		c.next = b
+	}
+	if !c.checking {
+		c.checking = true
+		go c.runChecks()
+	}
+	c.batchMu.Unlock()
+
+	select {
+	case <-b.done:
+		return b.v, b.err
+	case <-ctx.Done():
+		return dataVersion{}, fmt.Errorf("wait for data version: %w", ctx.Err())
+	}
+}
+
+// runChecks runs one check per waiting batch until no reader waits.
+func (c *listCache) runChecks() {
+	for {
+		c.batchMu.Lock()
+		b := c.next
+		c.next = nil
+		if b == nil {
+			c.checking = false
+			c.batchMu.Unlock()
+			return
+		}
+		c.batchMu.Unlock()
+
+		b.v, b.err = c.check(context.Background())
+		close(b.done)
+	}
+}
+
+// check asks the version on the shared connection, opening it if needed.
+func (c *listCache) check(ctx context.Context) (dataVersion, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
@@ -104,11 +159,11 @@ func (c *listCache) current(ctx context.Context) (dataVersion, error) {
 		}
 	}
 
-	// The pragma answers from the connection at once. Run without the
-	// caller's context, so that a cancelled request cannot break a
+	// The pragma answers from the connection at once. It runs without any
+	// request's context, so that a cancelled request cannot break a
 	// connection shared by every request.
 	var n int64
-	if err := c.ask.QueryRowContext(context.WithoutCancel(ctx)).Scan(&n); err != nil {
+	if err := c.ask.QueryRowContext(ctx).Scan(&n); err != nil {
 		_ = c.disconnect()
 		return dataVersion{}, fmt.Errorf("read data version: %w", err)
 	}
