@@ -137,9 +137,9 @@ func newServer(cfg Config) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dummy, err := auth.HashPassword("canopy-dummy-password", cfg.PasswordParams)
+	dummy, err := auth.DecoyHash(cfg.PasswordParams)
 	if err != nil {
-		return nil, fmt.Errorf("hash dummy password: %w", err)
+		return nil, fmt.Errorf("make decoy password hash: %w", err)
 	}
 	issuer := strings.TrimRight(cfg.ExternalURL, "/")
 	if issuer == "" {

@@ -199,3 +199,28 @@ func b64url(s string) (ed25519.PublicKey, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	return ed25519.PublicKey(b), err
 }
+
+func TestDecoyHashCostsLikeARealOne(t *testing.T) {
+	p := PasswordParams{Time: 1, Memory: 1024, Threads: 1, KeyLen: 32, SaltLen: 16}
+	decoy, err := DecoyHash(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, err := HashPassword("secret", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp, _, _, err := ParsePHC(decoy)
+	if err != nil {
+		t.Fatalf("decoy is not a PHC string: %v", err)
+	}
+	rp, _, _, _ := ParsePHC(real)
+	if dp != rp {
+		t.Errorf("decoy costs %+v, a real hash %+v", dp, rp)
+	}
+	for _, pw := range []string{"", "secret", "canopy-dummy-password"} {
+		if ok, err := VerifyPassword(pw, decoy); ok || err != nil {
+			t.Errorf("password %q matched the decoy (err %v)", pw, err)
+		}
+	}
+}

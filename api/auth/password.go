@@ -44,6 +44,22 @@ func HashPassword(password string, p PasswordParams) (string, error) {
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
+// DecoyHash returns a well-formed PHC string with the costs of p and a
+// random salt and key, which no password matches. Checking a password
+// against it costs exactly as much as against a real hash, so an unknown
+// account answers in the same time, and making it costs no hashing.
+func DecoyHash(p PasswordParams) (string, error) {
+	salt, key := make([]byte, p.SaltLen), make([]byte, p.KeyLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("read salt: %w", err)
+	}
+	if _, err := rand.Read(key); err != nil {
+		return "", fmt.Errorf("read key: %w", err)
+	}
+	return fmt.Sprintf("%sm=%d,t=%d,p=%d$%s$%s", phcPrefix, p.Memory, p.Time, p.Threads,
+		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
 // VerifyPassword reports whether password matches the PHC string hash. It
 // takes the same time whether or not it matches. ErrBadHash if hash is
 // malformed.
