@@ -28,7 +28,9 @@ if [[ -x "$prom3" ]]; then
 else
   echo "(Prometheus 3 not built: scripts/prometheus3.sh builds it once; comparing with Debian's 2.42 only)"
 fi
-go run ./internal/benchcollector -mode versus -duration "${VERSUS_DURATION:-60s}" -runs "${VERSUS_RUNS:-1}" -prometheus "$proms"
+make build >/dev/null   # the whole binary is measured too, beside the collector alone
+go run ./internal/benchcollector -mode versus -duration "${VERSUS_DURATION:-60s}" \
+  -runs "${VERSUS_RUNS:-1}" -prometheus "$proms" -canopy bin/canopy
 
 echo
 echo "== collector at scale: 1,000 nodes with 110 pods each through the static targets file"

@@ -41,6 +41,8 @@ func main() {
 		"versus: comma-separated Prometheus binaries to compare with, oldest first; "+
 			"missing ones are skipped")
 	flag.IntVar(&o.runs, "runs", 1, "versus: runs of every side; the summary takes medians")
+	flag.StringVar(&o.canopyBin, "canopy", "",
+		"versus: also measure this canopy binary's whole `serve` (API, store, collector)")
 	flag.IntVar(&o.nodes, "nodes", 1000, "scale: nodes")
 	flag.IntVar(&o.pods, "pods", 110, "scale: pods per node")
 	flag.IntVar(&o.cycles, "cycles", 4, "scale: cycles to run")
@@ -88,6 +90,7 @@ type options struct {
 	listen      string
 	heapProfile string
 	runs        int
+	canopyBin   string
 }
 
 // defaultFixture is the large cadvisor fixture under CANOPY_FIXTURES, else

@@ -85,6 +85,7 @@ func versus(ctx context.Context, o options) error {
 	}
 
 	canopy := side{name: "canopy collector"}
+	serve := side{name: "canopy serve (whole binary)"}
 	proms := make([]side, len(bins))
 	for run := range o.runs {
 		u, err := runCanopy(ctx, o, dir, addrs)
@@ -93,6 +94,14 @@ func versus(ctx context.Context, o options) error {
 		}
 		canopy.runs = append(canopy.runs, u)
 		fmt.Printf("  run %d %-28s %s\n", run+1, canopy.name, u)
+		if o.canopyBin != "" {
+			u, err := runServe(ctx, o, dir, addrs)
+			if err != nil {
+				return err
+			}
+			serve.runs = append(serve.runs, u)
+			fmt.Printf("  run %d %-28s %s\n", run+1, serve.name, u)
+		}
 		for i, bin := range bins {
 			u, version, err := runPrometheus(ctx, o, dir, bin, addrs)
 			if err != nil {
@@ -104,6 +113,9 @@ func versus(ctx context.Context, o options) error {
 		}
 	}
 	summarize(canopy, proms)
+	if len(serve.runs) > 0 {
+		summarize(serve, proms)
+	}
 	return nil
 }
 
@@ -170,15 +182,9 @@ func standIns(n int, body []byte) ([]string, func(), error) {
 
 // runCanopy runs the collector child over the stand-ins for o.duration.
 func runCanopy(ctx context.Context, o options, dir string, addrs []string) (usage, error) {
-	var targets strings.Builder
-	targets.WriteString("targets:\n")
-	for i, a := range addrs {
-		fmt.Fprintf(&targets, "  - {node: node-%03d, url: http://%s/metrics/cadvisor, "+
-			"kind: kubelet-cadvisor}\n", i, a)
-	}
-	path := filepath.Join(dir, "targets.yaml")
-	if err := os.WriteFile(path, []byte(targets.String()), 0o600); err != nil {
-		return usage{}, fmt.Errorf("write targets: %w", err)
+	path, err := writeTargets(dir, addrs)
+	if err != nil {
+		return usage{}, err
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -207,6 +213,44 @@ func runCanopy(ctx context.Context, o options, dir string, addrs []string) (usag
 	if up != len(addrs) {
 		return u, fmt.Errorf("canopy reports %d of %d targets up (see %s)", up, len(addrs),
 			log.Name())
+	}
+	return u, nil
+}
+
+// runServe runs the whole canopy binary (canopy serve on SQLite, with the
+// API, the store and the collector) over the stand-ins for o.duration.
+func runServe(ctx context.Context, o options, dir string, addrs []string) (usage, error) {
+	path, err := writeTargets(dir, addrs)
+	if err != nil {
+		return usage{}, err
+	}
+	log, err := os.Create(filepath.Join(dir, "canopy-serve.log"))
+	if err != nil {
+		return usage{}, fmt.Errorf("create log: %w", err)
+	}
+	defer log.Close()
+	db := filepath.Join(dir, "serve.db")
+	defer os.Remove(db)
+
+	listen := freeAddr()
+	started := time.Now()
+	cmd, err := startProcess(o.canopyBin, []string{"serve", "--addr", listen,
+		"--database-url", "sqlite://" + db, "--scrape-targets", path,
+		"--scrape-interval", o.interval.String(),
+		"--scrape-timeout", min(o.interval, 10*time.Second).String(),
+		"--log-level", "warn"}, log)
+	if err != nil {
+		return usage{}, err
+	}
+	sleep(ctx, o.duration)
+	up := countUp(listen)
+	u, err := stopProcess(cmd, started)
+	if err != nil {
+		return usage{}, err
+	}
+	if up != len(addrs) {
+		return u, fmt.Errorf("canopy serve reports %d of %d targets up (see %s)", up,
+			len(addrs), log.Name())
 	}
 	return u, nil
 }
@@ -339,4 +383,19 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
+}
+
+// writeTargets writes the static targets file for the stand-ins.
+func writeTargets(dir string, addrs []string) (string, error) {
+	var targets strings.Builder
+	targets.WriteString("targets:\n")
+	for i, a := range addrs {
+		fmt.Fprintf(&targets, "  - {node: node-%03d, url: http://%s/metrics/cadvisor, "+
+			"kind: kubelet-cadvisor}\n", i, a)
+	}
+	path := filepath.Join(dir, "targets.yaml")
+	if err := os.WriteFile(path, []byte(targets.String()), 0o600); err != nil {
+		return "", fmt.Errorf("write targets: %w", err)
+	}
+	return path, nil
 }
