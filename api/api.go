@@ -111,7 +111,8 @@ type server struct {
 	dummy    string // password hash checked when the account is unknown
 	byAddr   *auth.KeyedLimiter
 	byUser   *auth.KeyedLimiter
-	problems string // base of problem type URIs
+	problems string    // base of problem type URIs
+	lists    listCache // encoded project lists, on stores with a data version
 }
 
 // New builds the API's http.Handler.

@@ -32,6 +32,7 @@ const maxPooledBuffer = 256 << 10
 // would, byte for byte.
 func (s *server) writeProjectList(
 	w http.ResponseWriter, projects []*tenancy.Project, page tenancy.Page, next string,
+	keep func(body []byte),
 ) {
 	bp := jsonBuffers.Get().(*[]byte)
 	b, ok := s.appendProjectList((*bp)[:0], projects, page, next)
@@ -40,12 +41,8 @@ func (s *server) writeProjectList(
 		writeJSON(w, http.StatusOK, s.projectList(projects, page, next))
 	} else {
 		b = append(b, '\n')
-		// With its length known the answer goes out in one piece, not in
-		// chunks of net/http's 2 KiB buffer.
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(b)
+		keep(b)
+		writeEncoded(w, b)
 	}
 	if cap(b) <= maxPooledBuffer {
 		*bp = b[:0]
@@ -233,4 +230,14 @@ func plain(s string) bool {
 		}
 	}
 	return true
+}
+
+// writeEncoded answers 200 with a JSON body already encoded. With its length
+// known the answer goes out in one piece, not in chunks of net/http's 2 KiB
+// buffer.
+func writeEncoded(w http.ResponseWriter, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }

@@ -85,7 +85,7 @@ func TestProjectListEncodingRefusesWhatEncodingJSONRefuses(t *testing.T) {
 	want := httptest.NewRecorder()
 	writeJSON(want, http.StatusOK, s.projectList([]*tenancy.Project{far}, tenancy.Page{}, ""))
 	got := httptest.NewRecorder()
-	s.writeProjectList(got, []*tenancy.Project{far}, tenancy.Page{}, "")
+	s.writeProjectList(got, []*tenancy.Project{far}, tenancy.Page{}, "", func([]byte) {})
 	if got.Code != want.Code || got.Body.String() != want.Body.String() ||
 		got.Header().Get("Content-Type") != want.Header().Get("Content-Type") {
 		t.Errorf("answer %d %q %q, want %d %q %q", got.Code, got.Header(), got.Body,
@@ -150,7 +150,7 @@ func BenchmarkProjectListEncoding(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			w := httptest.NewRecorder()
-			s.writeProjectList(w, page, tenancy.Page{Limit: 20}, "")
+			s.writeProjectList(w, page, tenancy.Page{Limit: 20}, "", func([]byte) {})
 		}
 	})
 	b.Run("encoding-json", func(b *testing.B) {

@@ -112,12 +112,40 @@ func (s *server) listProjects(w http.ResponseWriter, r *http.Request) {
 		filter.MemberID = ""
 	}
 
+	// On SQLite, an encoded list is kept until the database changes.
+	version, cacheable := s.listVersion(r.Context())
+	key := listKey{memberID: filter.MemberID, limit: page.Limit, cursor: page.Cursor}
+	if cacheable {
+		if body := s.lists.get(version, key); body != nil {
+			writeEncoded(w, body)
+			return
+		}
+	}
+
 	projects, next, err := s.store.ListProjects(r.Context(), filter)
 	if err != nil {
 		s.problem(w, r, listError(err, "projects"))
 		return
 	}
-	s.writeProjectList(w, projects, page, next)
+	s.writeProjectList(w, projects, page, next, func(body []byte) {
+		if cacheable {
+			s.lists.put(version, key, body)
+		}
+	})
+}
+
+// listVersion asks the store for its data version, if it has one.
+func (s *server) listVersion(ctx context.Context) (any, bool) {
+	dv, ok := s.store.(dataVersioner)
+	if !ok {
+		return nil, false
+	}
+	v, ok, err := dv.DataVersion(ctx)
+	if err != nil {
+		s.log.Warn("project list cache bypassed", "error", err)
+		return nil, false
+	}
+	return v, ok
 }
 
 func (s *server) createProject(w http.ResponseWriter, r *http.Request) {

@@ -294,3 +294,20 @@ func scanProject(row rowScanner) (*tenancy.Project, error) {
 	}
 	return p, nil
 }
+
+// DataVersion returns a value that changes whenever anything is committed to
+// the database, by this process or another, so that callers can keep what
+// they derived from it until it changes (the API keeps encoded project
+// lists). It reports false on PostgreSQL, where no such cheap check exists.
+// Whatever a caller derives after the call holds every commit that finished
+// before it.
+func (s *Store) DataVersion(ctx context.Context) (any, bool, error) {
+	if s.lists == nil {
+		return nil, false, nil
+	}
+	v, err := s.lists.current(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	return v, true, nil
+}
