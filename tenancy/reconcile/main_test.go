@@ -19,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"canopy.dev/canopy/internal/testenv"
 	"canopy.dev/canopy/tenancy"
@@ -29,51 +28,19 @@ import (
 
 // One API server for the whole package: each start costs seconds. Tests
 // share it and keep apart by using project names of their own.
-var (
-	apiServer *rest.Config
-	startErr  error
-)
+var api testenv.APIServer
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
+	code := m.Run()
+	api.Stop()
+	os.Exit(code)
 }
 
-func runTests(m *testing.M) int {
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" || !exists(filepath.Join(dir, "kube-apiserver")) ||
-		!exists(filepath.Join(dir, "etcd")) {
-		// cluster(t) skips or fails each test that needs one, saying why.
-		return m.Run()
-	}
-	env := &envtest.Environment{BinaryAssetsDirectory: dir}
-	apiServer, startErr = env.Start()
-	if startErr == nil {
-		defer func() {
-			if err := env.Stop(); err != nil {
-				fmt.Fprintln(os.Stderr, "stop envtest:", err)
-			}
-		}()
-	}
-	return m.Run()
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
-
-// cluster returns the shared API server's config, or skips the test (fails
-// it in CI) when the envtest binaries are missing.
+// cluster returns a copy of the shared API server's config, or skips the
+// test (fails it in CI) when the envtest binaries are missing.
 func cluster(t testing.TB) *rest.Config {
 	t.Helper()
-	testenv.KubeAssets(t)
-	if startErr != nil {
-		t.Fatalf("start envtest: %v", startErr)
-	}
-	if apiServer == nil {
-		t.Fatal("envtest binaries appeared after TestMain looked for them")
-	}
-	return rest.CopyConfig(apiServer)
+	return rest.CopyConfig(api.Config(t))
 }
 
 // writeCounter counts the writes a client makes, leaving out Leases (the
